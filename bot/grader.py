@@ -1,0 +1,233 @@
+"""Grade one answer against its rubric: offline by semantic coverage, or with an LLM checked in code.
+
+The same grader serves the chat, `bot grade` and the evals.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import yaml
+
+from bot.config import load_settings
+from bot.embeddings import get_embedder
+from bot.guards import Inspection, clean_text, inspect_answer, words
+from bot.models import LLMError, Model, to_messages
+from bot.prompts import load_prompt, quote_answer
+from bot.schemas import Grade, LLMGrade, Question
+from bot.tokens import truncate_to_tokens
+
+
+@dataclass(frozen=True)
+class Rubric:
+    question: str
+    key_points: tuple[str, ...]
+    question_id: str | None = None
+    stage: int | None = None
+    capability: str | None = None
+    anchors: dict = field(default_factory=dict)
+    red_flags: tuple[str, ...] = ()
+    reference_answer: str = ""
+
+    @classmethod
+    def from_question(cls, q: Question) -> "Rubric":
+        return cls(q.question, tuple(q.key_points), q.id, q.stage, q.capability, dict(q.anchors),
+                   tuple(q.red_flags), q.reference_answer)
+
+
+@lru_cache(maxsize=2)
+def calibration(path: str | None = None) -> dict:
+    with open(path or load_settings().prompts_dir / "offline_grader.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def score_from_fraction(fraction: float, cuts: list[float]) -> int:
+    return sum(fraction >= c for c in cuts) if fraction > 0 else 0
+
+
+def _short(text: str, limit: int = 110) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+class Grader:
+    def __init__(self, model: Model, store=None, calibration_path: str | None = None) -> None:
+        self.model = model
+        self.store = store
+        self.cal = calibration(calibration_path)
+
+    # ------------------------------------------------------------------ public
+    def grade(self, rubric: Rubric, answer: str, hinted: bool = False) -> Grade:
+        text = clean_text(answer or "")
+        notice = None
+        text, too_long = truncate_to_tokens(text, self.model.settings.answer_token_budget)
+        if too_long:
+            notice = f"Your answer was long; only its first {self.model.settings.answer_token_budget} tokens were graded."
+        inspection = inspect_answer(text)
+        flags = list(inspection.flags) + (["too_long"] if too_long else []) + (["hinted"] if hinted else [])
+        if "empty" in flags or "dont_know" in flags:
+            return self._zero(rubric, flags, "No answer to grade yet. Even a partial answer earns credit: describe "
+                              "what you would actually do, step by step.", notice)
+        context = self._context(rubric, text)
+        offline = self._offline(rubric, inspection, flags, context)
+        if not self.model.is_llm or "off_topic" in offline.flags:
+            offline.notice = notice
+            return offline
+        try:
+            graded = self._llm(rubric, text, inspection, offline, context)
+            graded.notice = notice
+            return graded
+        except LLMError as exc:
+            offline.flags = offline.flags + ["fallback"]
+            offline.notice = " ".join(filter(None, [notice, f"The {self.model.name} model was unavailable "
+                                                    f"({exc.kind}); the offline engine graded this answer."]))
+            return offline
+
+    # ------------------------------------------------------------------ offline
+    def _zero(self, rubric: Rubric, flags: list[str], feedback: str, notice: str | None) -> Grade:
+        return Grade(score=0, covered=[], missed=list(range(len(rubric.key_points))), flags=flags,
+                     feedback=feedback, grader="offline", notice=notice)
+
+    def coverage(self, rubric: Rubric, sentences: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Best similarity of each key point to any sentence or pair of adjacent sentences, and the argmax."""
+        windows = sentences + [f"{a} {b}" for a, b in zip(sentences, sentences[1:])]
+        embedder = get_embedder()
+        sims = embedder.embed(windows) @ embedder.embed(list(rubric.key_points)).T
+        return sims.max(axis=0), sims.argmax(axis=0), windows
+
+    def _offline(self, rubric: Rubric, inspection: Inspection, flags: list[str], context) -> Grade:
+        cal = self.cal
+        content = inspection.content
+        if not content:
+            grade = self._zero(rubric, flags, "", None)
+            grade.feedback = self._feedback(rubric, [], grade.missed, flags, context)
+            return grade
+        embedder = get_embedder()
+        vectors = embedder.embed(content)
+        topic = embedder.embed([rubric.question, *rubric.key_points])
+        if float((vectors @ topic.T).max()) < cal["on_topic"]:
+            flags = flags + ["off_topic"]
+            grade = self._zero(rubric, flags, "", None)
+            grade.feedback = ("This answer does not address the question. " +
+                              self._feedback(rubric, [], grade.missed, flags, context))
+            return grade
+        if rubric.red_flags:
+            wrong = (vectors @ embedder.embed(list(rubric.red_flags)).T).max(axis=1)
+            kept = [s for s, w in zip(content, wrong) if w < cal["red_flag"]]
+            if len(kept) < len(content):
+                flags = flags + ["red_flag"]
+            content = kept or content[:0]
+        best, where, windows = self.coverage(rubric, content) if content else (
+            np.zeros(len(rubric.key_points)), np.zeros(len(rubric.key_points), int), [])
+        credit = np.where(best >= cal["cover_full"], 1.0, np.where(best >= cal["cover_partial"], 0.5, 0.0))
+        score = score_from_fraction(float(credit.mean()), cal["score_cuts"])
+        if len(words(" ".join(content))) < cal["short_answer_words"]:
+            score = min(score, 2)
+        if "keyword_list" in flags:
+            score = min(score, 1)
+        if "red_flag" in flags:
+            score = max(score - 1, 0)
+        covered = [i for i, c in enumerate(credit) if c >= 1.0]
+        missed = [i for i in range(len(rubric.key_points)) if i not in covered]
+        evidence = {i: _short(windows[where[i]], 200) for i in covered}
+        return Grade(score=score, covered=covered, missed=missed, evidence=evidence, flags=flags,
+                     feedback=self._feedback(rubric, covered, missed, flags, context), grader="offline",
+                     citations=[h.id for h in context][:3] + ([rubric.question_id] if rubric.question_id else []))
+
+    def _feedback(self, rubric: Rubric, covered: list[int], missed: list[int], flags: list[str], context) -> str:
+        parts = []
+        if "injection" in flags:
+            parts.append("Parts of your answer addressed the grader instead of the question; they were ignored "
+                         "and earn nothing.")
+        if "keyword_list" in flags:
+            parts.append("You listed terms without explaining them; say what you would do with each tool and why.")
+        if "red_flag" in flags:
+            parts.append("One claim in your answer is a common misconception, so it earned no credit.")
+        if covered:
+            parts.append("Good: " + "; ".join(_short(rubric.key_points[i], 90) for i in covered[:2]) + ".")
+        if missed and "injection" not in flags:
+            parts.append("Missing: " + "; ".join(_short(rubric.key_points[i], 90) for i in missed[:3]) + ".")
+            model_line = self._reference_line(rubric, missed[0])
+            if model_line:
+                parts.append(f"A strong answer would say: \u201c{model_line}\u201d"
+                             + (f" [{rubric.question_id}]" if rubric.question_id else ""))
+        elif missed:
+            parts.append("Answer the scenario directly: what you would do, with which tools, and why.")
+        for hit in context[:1]:
+            if hit.id.startswith("matrix-"):
+                parts.append(f"Background: {_short(hit.text.split(': ', 1)[-1], 160)} [{hit.id}]")
+        return " ".join(parts) or "Solid answer."
+
+    def _reference_line(self, rubric: Rubric, index: int) -> str:
+        sentences = [s for s in re.split(r"(?<=[.!?])\s+", rubric.reference_answer) if len(s) > 20]
+        if not sentences:
+            return ""
+        embedder = get_embedder()
+        sims = embedder.embed(sentences) @ embedder.embed_one(rubric.key_points[index])
+        return _short(sentences[int(sims.argmax())], 220)
+
+    def _context(self, rubric: Rubric, text: str):
+        if self.store is None:
+            return []
+        try:
+            return self.store.search(rubric.question, k=2, capability=rubric.capability, kind="matrix")
+        except Exception:
+            return []
+
+    # ------------------------------------------------------------------ LLM
+    def _llm(self, rubric: Rubric, text: str, inspection: Inspection, offline: Grade, context) -> Grade:
+        prompt = load_prompt("grade")
+        system, user = prompt.render(
+            question_id=rubric.question_id or "ad-hoc", stage=rubric.stage or "?",
+            capability=rubric.capability or "?", question=rubric.question,
+            key_points="\n".join(f"{i}: {kp}" for i, kp in enumerate(rubric.key_points)),
+            anchors="\n".join(f"{s}: {a}" for s, a in sorted(rubric.anchors.items())) or "(use the general scale)",
+            context="\n".join(f"[{h.id}] {_short(h.text, 400)}" for h in context) or "(none)",
+            answer=quote_answer(text))
+        reply: LLMGrade = self.model.structured(to_messages(system, user), LLMGrade, step="grade")
+        genuine = " ".join(inspection.content).lower()
+        n = len(rubric.key_points)
+        covered, evidence = [], {}
+        for judgement in reply.key_points:
+            quote = judgement.evidence.strip().strip('"\u201c\u201d').lower()
+            # A covered point must quote the candidate's genuine (non-injected) words; otherwise it is not covered.
+            if judgement.covered and 0 <= judgement.index < n and quote and _quoted(quote, genuine):
+                covered.append(judgement.index)
+                evidence[judgement.index] = judgement.evidence.strip()[:200]
+        covered = sorted(set(covered))
+        flags = [f for f in offline.flags if f != "fallback"]
+        if reply.injection_detected and "injection" not in flags:
+            flags.append("injection")
+        ceiling = min(4, score_from_fraction(len(covered) / n, self.cal["score_cuts"]) + 1) if covered else 1
+        if "keyword_list" in flags:
+            ceiling = min(ceiling, 1)
+        if "injection" in flags and not inspection.content:
+            ceiling = 0
+        score = min(reply.score, ceiling)
+        feedback = reply.feedback.strip()
+        if _leaks(feedback, prompt.system) or ("injection" in flags and _mentions_key_points(feedback, rubric)):
+            feedback = offline.feedback
+        return Grade(score=score, covered=covered, missed=[i for i in range(n) if i not in covered],
+                     evidence=evidence, flags=flags, feedback=feedback, grader=self.model.name,
+                     citations=offline.citations)
+
+
+def _quoted(quote: str, genuine: str) -> bool:
+    quote = re.sub(r"\s+", " ", quote)
+    genuine = re.sub(r"\s+", " ", genuine)
+    if quote in genuine:
+        return True
+    tokens = quote.split()
+    return len(tokens) >= 3 and sum(t in genuine for t in tokens) / len(tokens) >= 0.8
+
+
+def _leaks(feedback: str, system: str) -> bool:
+    tokens = system.lower().split()
+    low = feedback.lower()
+    return any(" ".join(tokens[i : i + 8]) in low for i in range(0, max(len(tokens) - 8, 0)))
+
+
+def _mentions_key_points(feedback: str, rubric: Rubric) -> bool:
+    low = feedback.lower()
+    return any(kp.lower()[:60] in low for kp in rubric.key_points)

@@ -1,0 +1,131 @@
+"""Deterministic checks a fair human grader applies before judging content: empty, don't-know, injection,
+keyword lists, over-long answers; and the estimator's filter for self-claims."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import yaml
+
+from bot.config import load_settings
+
+STOPWORDS = frozenset("""a an the and or but if then so because when while to of in on at by for with from into
+about as is are was were be been being it its this that these those we our us i my me you your they their them he
+she his her do does did done have has had will would can could should may might must not no yes how what which who
+where why all any each every some more most than also just only very there here up out over after before both either
+same such own too via per using use used make made get set run runs running keep kept add added""".split())
+
+SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+|\s+-\s+(?=[A-Z])|(?:^|\s)(?:\d+[.)]|[*•])\s+")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    version: str
+    injection: tuple[re.Pattern, ...]
+    injection_prototypes: tuple[str, ...]
+    dont_know: tuple[re.Pattern, ...]
+    claims: tuple[re.Pattern, ...]
+
+
+@lru_cache(maxsize=4)
+def guard_config(path: str | None = None) -> GuardConfig:
+    path = path or str(load_settings().prompts_dir / "guards.yaml")
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    flags = re.IGNORECASE | re.MULTILINE
+
+    def compile_all(key: str) -> tuple[re.Pattern, ...]:
+        return tuple(re.compile(p, flags) for p in data[key])
+
+    return GuardConfig(data["version"], compile_all("injection_patterns"), tuple(data["injection_prototypes"]),
+                       compile_all("dont_know_patterns"), compile_all("claim_patterns"))
+
+
+def clean_text(text: str) -> str:
+    """NFC, no control or invisible characters, no invalid surrogates; keeps newlines."""
+    text = text.encode("utf-8", "replace").decode("utf-8") if isinstance(text, str) else str(text)
+    text = unicodedata.normalize("NFKC", text)
+    return CONTROL.sub(" ", text).replace("\r\n", "\n").strip()
+
+
+def split_sentences(text: str) -> list[str]:
+    parts = [p.strip(" \t-*•") for p in SENTENCE_SPLIT.split(text) if p and p.strip()]
+    return [p for p in parts if re.search(r"\w", p)]
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ0-9'_-]*", text)
+
+
+def is_dont_know(text: str) -> bool:
+    short = len(words(text)) <= 12
+    return short and any(p.search(text) for p in guard_config().dont_know)
+
+
+def is_injection(sentence: str) -> bool:
+    return any(p.search(sentence) for p in guard_config().injection)
+
+
+def is_claim(sentence: str) -> bool:
+    return any(p.search(sentence) for p in guard_config().claims)
+
+
+def is_keyword_list(text: str) -> bool:
+    """Terms without explanation: few function words and short comma/line-separated fragments."""
+    tokens = [w.lower() for w in words(text)]
+    if len(tokens) < 2:
+        return False
+    stop_ratio = sum(t in STOPWORDS for t in tokens) / len(tokens)
+    fragments = [f for f in re.split(r"[,;/|\n]+|\s+\+\s+", text) if f.strip()]
+    mean_fragment = sum(len(words(f)) for f in fragments) / max(len(fragments), 1)
+    return (len(fragments) >= 3 and mean_fragment <= 3.5 and stop_ratio < 0.2) or (
+        len(tokens) >= 4 and stop_ratio < 0.08)
+
+
+def decoded_variants(text: str) -> list[str]:
+    """Base64 and rot13 readings of the text, so encoded instructions are inspected too."""
+    import base64
+    import codecs
+
+    out = [codecs.decode(text, "rot13")]
+    for blob in re.findall(r"[A-Za-z0-9+/=]{16,}", text):
+        try:
+            decoded = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True).decode("utf-8")
+        except Exception:
+            continue
+        if decoded.isprintable():
+            out.append(decoded)
+    return out
+
+
+@dataclass
+class Inspection:
+    text: str
+    sentences: list[str]
+    content: list[str] = field(default_factory=list)
+    injected: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+
+
+def inspect_answer(text: str) -> Inspection:
+    """Split an answer into genuine content and injected instructions (which earn nothing)."""
+    sentences = split_sentences(text)
+    result = Inspection(text=text, sentences=sentences)
+    if not text.strip() or not sentences:
+        result.flags.append("empty")
+        return result
+    if is_dont_know(text):
+        result.flags.append("dont_know")
+    for sentence in sentences:
+        if is_injection(sentence) or any(is_injection(v) for v in decoded_variants(sentence)):
+            result.injected.append(sentence)
+        else:
+            result.content.append(sentence)
+    if result.injected:
+        result.flags.append("injection")
+    if result.content and is_keyword_list("\n".join(result.content)):
+        result.flags.append("keyword_list")
+    return result

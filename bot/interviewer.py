@@ -1,0 +1,216 @@
+"""The adaptive mock interview: pick the most informative question, grade, probe partial answers, update, stop."""
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime, timezone
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from bot.grader import Grader, Rubric
+from bot.knowledge import Knowledge
+from bot.maturity import ROLE_STAGES, Belief, information_gain
+from bot.models import LLMError, Model, to_messages
+from bot.prompts import load_prompt, quote_answer
+from bot.schemas import CAPABILITIES, Grade, LLMQuestion, Question
+
+SKIP_WEIGHT_HINTED = True  # a skipped question counts as a hinted 0: weak evidence of a gap
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Turn(BaseModel):
+    question_id: str
+    kind: Literal["question", "probe"] = "question"
+    asked: str
+    answer: str | None = None
+    grade: Grade | None = None
+    hinted: bool = False
+    skipped: bool = False
+    asked_at: str = Field(default_factory=now)
+    answered_at: str | None = None
+
+
+class SessionState(BaseModel):
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    created_at: str = Field(default_factory=now)
+    updated_at: str = Field(default_factory=now)
+    role: str | None = None
+    target_stage: int | None = None
+    capabilities: list[str] = Field(default_factory=lambda: list(CAPABILITIES))
+    max_questions: int = 10
+    model: str = "offline"
+    seed: int = 0
+    status: Literal["active", "finished"] = "active"
+    turns: list[Turn] = Field(default_factory=list)
+    belief: dict = Field(default_factory=dict)
+    notices: list[str] = Field(default_factory=list)
+
+    @property
+    def current(self) -> Turn | None:
+        return self.turns[-1] if self.turns and self.turns[-1].answer is None and not self.turns[-1].skipped \
+            and self.status == "active" else None
+
+    @property
+    def questions_asked(self) -> int:
+        return sum(t.kind == "question" for t in self.turns)
+
+    def get_belief(self) -> Belief:
+        return Belief(**self.belief) if self.belief else Belief(target_stage=self.target_stage)
+
+
+class TurnResult(BaseModel):
+    grade: Grade | None = None
+    next_question: str | None = None
+    finished: bool = False
+    notice: str | None = None
+
+
+class Interviewer:
+    def __init__(self, model: Model, knowledge: Knowledge, store=None) -> None:
+        self.model = model
+        self.knowledge = knowledge
+        self.store = store
+        self.grader = Grader(model, store)
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self, role: str | None = None, target_stage: int | None = None, capabilities: list[str] | None = None,
+              max_questions: int | None = None, seed: int | None = None) -> SessionState:
+        if role and target_stage is None:
+            target_stage = ROLE_STAGES.get(role)
+        focus = [c for c in (capabilities or CAPABILITIES) if c in CAPABILITIES] or list(CAPABILITIES)
+        state = SessionState(role=role, target_stage=target_stage, capabilities=focus,
+                             max_questions=max(1, min(int(max_questions or self.model.settings.max_questions), 30)),
+                             model=self.model.name, seed=random.randrange(1 << 30) if seed is None else seed)
+        state.belief = Belief(target_stage=target_stage).__dict__
+        self._ask_next(state)
+        return state
+
+    def answer(self, state: SessionState, text: str) -> TurnResult:
+        turn = state.current
+        if turn is None:
+            raise ValueError("there is no open question: start a new interview or resume an active one")
+        question = self.knowledge.questions[turn.question_id]
+        rubric = Rubric.from_question(question)
+        turn.answer, turn.answered_at = text, now()
+        if turn.kind == "probe":
+            original = self._main_turn(state, turn.question_id)
+            combined = f"{original.answer or ''}\n{text}"
+            turn.grade = self.grader.grade(rubric, combined, hinted=turn.hinted or original.hinted)
+            final = max(original.grade.score, turn.grade.score)
+            self._update(state, question, final, hinted=turn.hinted or original.hinted)
+        else:
+            turn.grade = self.grader.grade(rubric, text, hinted=turn.hinted)
+            if 1 <= turn.grade.score <= 2 and question.probes and "injection" not in turn.grade.flags:
+                self._ask_probe(state, question, turn)
+                return self._result(state, turn.grade)
+            self._update(state, question, turn.grade.score, hinted=turn.hinted)
+        self._advance(state)
+        return self._result(state, turn.grade)
+
+    def skip(self, state: SessionState) -> TurnResult:
+        turn = state.current
+        if turn is None:
+            raise ValueError("there is no open question to skip")
+        turn.skipped, turn.answered_at = True, now()
+        question = self.knowledge.questions[turn.question_id]
+        if turn.kind == "probe":
+            original = self._main_turn(state, turn.question_id)
+            self._update(state, question, original.grade.score, hinted=original.hinted)
+        else:
+            self._update(state, question, 0, hinted=SKIP_WEIGHT_HINTED)
+        self._advance(state)
+        return self._result(state, None)
+
+    def hint(self, state: SessionState) -> str:
+        turn = state.current
+        if turn is None:
+            raise ValueError("there is no open question to hint")
+        turn.hinted = True
+        question = self.knowledge.questions[turn.question_id]
+        return question.hint or f"Think about the {question.capability.replace('_', ' ')} practice that would " \
+                                "have prevented this, and how you would know it works."
+
+    def finish(self, state: SessionState) -> None:
+        if state.current is not None:
+            state.turns.pop()  # an unanswered question is not evidence
+        state.status = "finished"
+        state.updated_at = now()
+
+    # ---------------------------------------------------------------- internals
+    def _main_turn(self, state: SessionState, question_id: str) -> Turn:
+        return next(t for t in state.turns if t.question_id == question_id and t.kind == "question")
+
+    def _update(self, state: SessionState, question: Question, score: int, hinted: bool) -> None:
+        belief = state.get_belief()
+        belief.update(question.capability, question.stage, score, hinted=hinted)
+        state.belief = belief.__dict__
+        state.updated_at = now()
+
+    def _advance(self, state: SessionState) -> None:
+        belief = state.get_belief()
+        if belief.confident() or state.questions_asked >= state.max_questions:
+            state.status = "finished"
+            return
+        if not self._ask_next(state):
+            state.status = "finished"
+
+    def _result(self, state: SessionState, grade: Grade | None) -> TurnResult:
+        nxt = state.current
+        return TurnResult(grade=grade, next_question=nxt.asked if nxt else None, finished=state.status == "finished",
+                          notice=grade.notice if grade else None)
+
+    def next_question(self, state: SessionState) -> Question | None:
+        """The unasked question that best separates the likely stages, balancing capabilities."""
+        asked = {t.question_id for t in state.turns}
+        belief = state.get_belief()
+        pool = [q for q in self.knowledge.questions.values() if q.capability in state.capabilities
+                and q.id not in asked]
+        if not pool:
+            return None
+        least = min(belief.answered[q.capability] for q in pool)
+        pool = [q for q in pool if belief.answered[q.capability] <= least]
+        gains = {s: information_gain(np.array(belief.overall), s) for s in {q.stage for q in pool}}
+        best = max(gains.values())
+        choices = sorted((q for q in pool if gains[q.stage] >= best - 1e-6), key=lambda q: q.id)
+        return random.Random(state.seed * 1000 + len(state.turns)).choice(choices)
+
+    def _ask_next(self, state: SessionState) -> bool:
+        question = self.next_question(state)
+        if question is None:
+            return False
+        state.turns.append(Turn(question_id=question.id, asked=self._phrase(question, state)))
+        return True
+
+    def _ask_probe(self, state: SessionState, question: Question, turn: Turn) -> None:
+        probe = question.probes[0]
+        if self.model.is_llm:
+            missing = question.key_points[turn.grade.missed[0]] if turn.grade.missed else ""
+            system, user = load_prompt("probe").render(question=question.question, missing=missing, probe=probe,
+                                                       answer=quote_answer(turn.answer or ""))
+            try:
+                probe = self.model.structured(to_messages(system, user), LLMQuestion, step="probe").text
+            except LLMError as exc:
+                state.notices.append(f"The {self.model.name} model was unavailable ({exc.kind}); "
+                                     "the bank's follow-up was used.")
+        state.turns.append(Turn(question_id=question.id, kind="probe", asked=probe, hinted=turn.hinted))
+
+    def _phrase(self, question: Question, state: SessionState) -> str:
+        if not self.model.is_llm:
+            return question.question
+        context = ""
+        if self.store is not None:
+            hits = self.store.search(question.question, k=2, capability=question.capability, kind="matrix")
+            context = "\n".join(f"[{h.id}] {h.text[:300]}" for h in hits)
+        system, user = load_prompt("question").render(capability=question.capability, stage=question.stage,
+                                                      question=question.question, context=context or "(none)")
+        try:
+            return self.model.structured(to_messages(system, user), LLMQuestion, step="question").text
+        except LLMError as exc:
+            state.notices.append(f"The {self.model.name} model was unavailable ({exc.kind}); "
+                                 "the bank's wording was used.")
+            return question.question

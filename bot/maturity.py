@@ -1,0 +1,123 @@
+"""Bayesian maturity estimate: a distribution over stages 1-5, overall and per capability.
+
+A candidate at stage s answers questions at or below s well and questions above s poorly, with noise: the
+graded-response likelihood below turns each graded answer into evidence about s.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.schemas import CAPABILITIES, STAGE_NAMES, STAGES
+
+S = np.array(STAGES, dtype=float)
+SCORES = np.arange(5)
+NOISE = 0.03            # chance of any score regardless of stage (a lucky guess, a bad day)
+SCORE_SPREAD = 0.85     # spread of scores around the expected score
+HINT_WEIGHT = 0.5       # a hinted answer is half the evidence
+STOP_CONFIDENCE = 0.8
+MIN_ANSWERS = 4
+ROLE_STAGES = {
+    "Junior Data Scientist": 1,
+    "ML Engineer": 2,
+    "MLOps Engineer": 3,
+    "AI Platform Lead": 4,
+    "Head of AI Ops": 5,
+}
+
+
+def expected_score(candidate_stage: np.ndarray, question_stage: int) -> np.ndarray:
+    margin = candidate_stage - question_stage
+    return 0.3 + 3.5 / (1.0 + np.exp(-1.8 * (margin + 0.6)))
+
+
+def score_probabilities(question_stage: int) -> np.ndarray:
+    """P(score | candidate stage) as a (5 stages x 5 scores) matrix."""
+    mu = expected_score(S, question_stage)[:, None]
+    dens = np.exp(-((SCORES[None, :] - mu) ** 2) / (2 * SCORE_SPREAD**2))
+    dens = dens / dens.sum(axis=1, keepdims=True)
+    return (1 - NOISE) * dens + NOISE / len(SCORES)
+
+
+_TABLE = {q: score_probabilities(q) for q in STAGES}
+
+
+def likelihood(score: int, question_stage: int, weight: float = 1.0) -> np.ndarray:
+    return _TABLE[question_stage][:, score] ** weight
+
+
+def prior(target_stage: int | None = None) -> np.ndarray:
+    """Flat, or centred on the stage of the role the candidate targets (kept broad: a role is not evidence)."""
+    if target_stage is None:
+        return np.full(5, 0.2)
+    p = np.exp(-((S - target_stage) ** 2) / (2 * 1.3**2)) + 0.15
+    return p / p.sum()
+
+
+def entropy(p: np.ndarray) -> float:
+    q = p[p > 0]
+    return float(-(q * np.log2(q)).sum())
+
+
+def information_gain(p: np.ndarray, question_stage: int) -> float:
+    """Expected reduction in entropy (bits) from asking a question at this stage."""
+    table = _TABLE[question_stage]
+    marginal = p @ table
+    gain = entropy(p)
+    for score in SCORES:
+        if marginal[score] <= 0:
+            continue
+        posterior = p * table[:, score]
+        gain -= marginal[score] * entropy(posterior / posterior.sum())
+    return gain
+
+
+def summarise(p: np.ndarray) -> dict:
+    stage = int(np.argmax(p)) + 1
+    mean = float(p @ S)
+    sd = math.sqrt(float(p @ (S - mean) ** 2))
+    rounded = [round(float(x), 4) for x in p]
+    rounded[stage - 1] = round(1.0 - sum(rounded) + rounded[stage - 1], 4)  # sums to exactly 1 after rounding
+    return {"stage": stage, "name": STAGE_NAMES[stage], "confidence": rounded[stage - 1],
+            "distribution": rounded, "mean": round(mean, 2), "sd": round(sd, 2)}
+
+
+@dataclass
+class Belief:
+    """The running estimate during an interview; plain lists so it serialises as JSON."""
+
+    target_stage: int | None = None
+    overall: list[float] = field(default_factory=list)
+    capabilities: dict[str, list[float]] = field(default_factory=dict)
+    answered: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        start = prior(self.target_stage).tolist()
+        self.overall = self.overall or start
+        self.capabilities = self.capabilities or {c: list(start) for c in CAPABILITIES}
+        self.answered = self.answered or {c: 0 for c in CAPABILITIES}
+
+    def update(self, capability: str, question_stage: int, score: int, hinted: bool = False) -> None:
+        weight = HINT_WEIGHT if hinted else 1.0
+        lik = likelihood(score, question_stage, weight)
+        overall = np.array(self.overall) * lik
+        self.overall = (overall / overall.sum()).tolist()
+        cap = np.array(self.capabilities[capability]) * lik
+        self.capabilities[capability] = (cap / cap.sum()).tolist()
+        self.answered[capability] += 1
+
+    @property
+    def total_answered(self) -> int:
+        return sum(self.answered.values())
+
+    def confident(self) -> bool:
+        return self.total_answered >= MIN_ANSWERS and max(self.overall) >= STOP_CONFIDENCE
+
+    def summary(self) -> dict:
+        out = summarise(np.array(self.overall))
+        out["capabilities"] = {
+            c: ({**summarise(np.array(p)), "answers": self.answered[c]} if self.answered[c] else None)
+            for c, p in self.capabilities.items()}
+        return out

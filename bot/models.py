@@ -1,0 +1,254 @@
+"""The one seam to language models: `get_model(name)` for offline, fake, echo and openai:<model>.
+
+Only this module knows providers. Every LLM call returns a pydantic object or raises `LLMError`; callers fall back
+to the offline engine for that step.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, PrivateAttr, ValidationError
+
+from bot.config import Settings, load_settings
+from bot.tokens import count_tokens
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class LLMError(RuntimeError):
+    """A model call that did not give a valid answer in time; carries every attempt for diagnosis."""
+
+    def __init__(self, message: str, attempts: list[str] | None = None, kind: str = "error") -> None:
+        super().__init__(message)
+        self.attempts = attempts or []
+        self.kind = kind
+
+
+@dataclass
+class Usage:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    log: list[dict] = field(default_factory=list)
+
+    def add(self, step: str, prompt: int, completion: int) -> None:
+        self.calls += 1
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        self.log.append({"step": step, "prompt_tokens": prompt, "completion_tokens": completion})
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Deterministic chat model for tests and evals: replies come from a queue filled with `enqueue`.
+
+    A dict reply becomes a tool call for the bound schema, so structured output runs LangChain's real code path.
+    """
+
+    tool_name: str | None = None
+    echo: bool = False
+    _queue: collections.deque = PrivateAttr(default_factory=collections.deque)
+    _received: list = PrivateAttr(default_factory=list)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "echo" if self.echo else "fake"
+
+    def enqueue(self, *replies: Any) -> None:
+        with self._lock:
+            self._queue.extend(replies)
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+            self._received.clear()
+
+    @property
+    def received(self) -> list[list[BaseMessage]]:
+        return self._received
+
+    def bind_tools(self, tools, **kwargs):  # noqa: D401 - LangChain signature
+        bound = self.model_copy(update={"tool_name": convert_to_openai_tool(tools[0])["function"]["name"]})
+        bound._queue, bound._received, bound._lock = self._queue, self._received, self._lock
+        return bound
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        with self._lock:
+            self._received.append(list(messages))
+            if self.echo:
+                reply: Any = str(messages[-1].content)
+            elif not self._queue:
+                raise LLMError("the fake model has no scripted reply left (call enqueue)", kind="exhausted")
+            else:
+                reply = self._queue.popleft()
+        if isinstance(reply, BaseException):
+            raise reply
+        if isinstance(reply, dict) and self.tool_name:
+            message = AIMessage(content="", tool_calls=[{"name": self.tool_name, "args": reply, "id": "call_0"}])
+        else:
+            message = AIMessage(content=reply if isinstance(reply, str) else json.dumps(reply))
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+@dataclass
+class Model:
+    """A named engine. `chat` is None for the offline engine, which needs no language model."""
+
+    name: str
+    chat: BaseChatModel | None
+    settings: Settings
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def is_llm(self) -> bool:
+        return self.chat is not None
+
+    def enqueue(self, *replies: Any) -> None:
+        if not isinstance(self.chat, ScriptedChatModel):
+            raise TypeError(f"model {self.name!r} is not scriptable; use get_model('fake')")
+        self.chat.enqueue(*replies)
+
+    def _deadline(self, fn, step: str):
+        """Run one call with a hard deadline: no step waits longer than the configured timeout."""
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llm-{step}")
+        future = pool.submit(fn)
+        try:
+            return future.result(timeout=self.settings.llm_timeout)
+        except concurrent.futures.TimeoutError:
+            raise LLMError(f"{self.name} did not answer within {self.settings.llm_timeout:g} s", kind="timeout")
+        except LLMError:
+            raise
+        except Exception as exc:  # transport errors after the client's own bounded retries
+            raise LLMError(f"{self.name} failed: {type(exc).__name__}: {str(exc)[:200]}", kind=_kind(exc)) from exc
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def structured(self, messages: list[BaseMessage], schema: type[T], step: str) -> T:
+        """Ask for `schema`; a reply that fails validation is re-asked once with the error, then LLMError."""
+        if self.chat is None:
+            raise LLMError("the offline engine has no language model", kind="offline")
+        runnable = self.chat.with_structured_output(schema, method=self.settings.extra.get(
+            "structured_method", "function_calling"), include_raw=True)
+        attempts: list[str] = []
+        conversation = list(messages)
+        for attempt in range(2):
+            result = self._deadline(lambda: runnable.invoke(conversation), step)
+            raw: AIMessage = result["raw"]
+            self._count(step, conversation, raw)
+            finish = (raw.response_metadata or {}).get("finish_reason")
+            attempts.append(_describe(raw))
+            parsed, error = result.get("parsed"), result.get("parsing_error")
+            if finish == "length":
+                error = error or ValueError("the reply was cut off (finish_reason=length)")
+                parsed = None
+            if parsed is not None and error is None:
+                return parsed
+            if attempt == 0:
+                conversation = conversation + [raw if raw.tool_calls or raw.content else AIMessage(content="(empty)"),
+                                               HumanMessage(content=_reask(error, schema))]
+        raise LLMError(f"{self.name} gave no valid {schema.__name__} after 2 attempts", attempts, kind="invalid")
+
+    def text(self, messages: list[BaseMessage], step: str) -> str:
+        if self.chat is None:
+            raise LLMError("the offline engine has no language model", kind="offline")
+        raw = self._deadline(lambda: self.chat.invoke(messages), step)
+        self._count(step, messages, raw)
+        content = raw.content if isinstance(raw.content, str) else json.dumps(raw.content)
+        if not content.strip():
+            raise LLMError(f"{self.name} returned an empty reply", kind="invalid")
+        return content.strip()
+
+    def _count(self, step: str, messages: list[BaseMessage], raw: AIMessage) -> None:
+        meta = getattr(raw, "usage_metadata", None) or {}
+        model = self.name.split(":", 1)[-1]
+        prompt = meta.get("input_tokens") or sum(count_tokens(str(m.content), model) for m in messages)
+        completion = meta.get("output_tokens") or count_tokens(_describe(raw), model)
+        self.usage.add(step, int(prompt), int(completion))
+
+
+def _describe(raw: AIMessage) -> str:
+    if raw.tool_calls:
+        return json.dumps([c["args"] for c in raw.tool_calls])[:4000]
+    return str(raw.content)[:4000]
+
+
+def _reask(error: Exception | None, schema: type[BaseModel]) -> str:
+    detail = str(error)[:800] if error else "no structured reply"
+    if isinstance(error, ValidationError):
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:8])
+    return (f"Your previous reply was not a valid {schema.__name__}: {detail}. "
+            f"Reply again with only a valid {schema.__name__} call.")
+
+
+def _kind(exc: Exception) -> str:
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return "timeout"
+    if "RateLimit" in name:
+        return "rate_limit"
+    if "Connection" in name:
+        return "connection"
+    if "Status" in name or "Server" in name or "Internal" in name:
+        return "server"
+    return "error"
+
+
+_fake_models: dict[str, Model] = {}
+_registry_lock = threading.Lock()
+
+
+def available_models(settings: Settings | None = None) -> list[str]:
+    settings = settings or load_settings()
+    names = ["offline"]
+    if settings.openai_api_key or settings.openai_base_url:
+        names.append(f"openai:{settings.openai_model}")
+    return names
+
+
+def get_model(name: str | None = None, settings: Settings | None = None) -> Model:
+    """`offline` (default without a key), `fake` (scripted), `echo`, or `openai:<model>`."""
+    settings = settings or load_settings()
+    name = name or settings.model
+    if name == "offline":
+        return Model("offline", None, settings)
+    if name in ("fake", "echo"):
+        with _registry_lock:  # one scripted instance per process, so a test can enqueue for the app it drives
+            if name not in _fake_models:
+                _fake_models[name] = Model(name, ScriptedChatModel(echo=name == "echo"), settings)
+            model = _fake_models[name]
+            model.settings = settings
+            return model
+    if name.startswith("openai:"):
+        return Model(name, _openai_chat(name.split(":", 1)[1], settings), settings)
+    raise ValueError(f"unknown model {name!r}: use offline, fake, echo or openai:<model>")
+
+
+def _openai_chat(model_name: str, settings: Settings) -> BaseChatModel:
+    if not (settings.openai_api_key or settings.openai_base_url):
+        raise ValueError("openai models need OPENAI_API_KEY (or OPENAI_BASE_URL for a local compatible server)")
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=model_name,
+        api_key=settings.openai_api_key or "not-needed",
+        base_url=settings.openai_base_url,
+        timeout=settings.llm_timeout,
+        max_retries=settings.llm_retries,
+        temperature=0,
+    )
+
+
+def to_messages(system: str, user: str) -> list[BaseMessage]:
+    return [SystemMessage(content=system), HumanMessage(content=user)]

@@ -1,0 +1,142 @@
+"""The end-of-interview report: stage and uncertainty, per-capability stages, graded answers, strengths, gaps,
+a 90-day plan built from the gaps, and resume bullets from what the candidate described. Markdown and JSON."""
+from __future__ import annotations
+
+import html
+import re
+
+from bot.interviewer import SessionState
+from bot.knowledge import Knowledge
+from bot.schemas import STAGE_NAMES
+
+CAP_NAMES = {"version_control": "Version control", "automated_testing": "Automated testing",
+             "monitoring": "Monitoring", "governance": "Governance", "scalability": "Scalability"}
+
+
+def _bar(p: float, width: int = 20) -> str:
+    return "█" * round(p * width) + "░" * (width - round(p * width))
+
+
+def build_report(state: SessionState, knowledge: Knowledge) -> dict:
+    belief = state.get_belief()
+    summary = belief.summary()
+    has_evidence = belief.total_answered > 0
+    overall = summary["stage"] if has_evidence else None
+    caps = summary["capabilities"]
+    answers = []
+    for t in state.turns:
+        if t.answer is None and not t.skipped:
+            continue
+        q = knowledge.questions[t.question_id]
+        answers.append({"question_id": q.id, "kind": t.kind, "capability": q.capability, "stage": q.stage,
+                        "question": t.asked, "answer": t.answer, "skipped": t.skipped, "hinted": t.hinted,
+                        "score": t.grade.score if t.grade else None,
+                        "covered": [q.key_points[i] for i in t.grade.covered] if t.grade else [],
+                        "missed": [q.key_points[i] for i in t.grade.missed] if t.grade else [],
+                        "feedback": t.grade.feedback if t.grade else "Skipped.",
+                        "grader": t.grade.grader if t.grade else None,
+                        "flags": t.grade.flags if t.grade else []})
+    strengths, gaps = [], []
+    base = overall or 1
+    for cap, info in caps.items():
+        if info is None:
+            continue
+        if info["stage"] >= base:
+            strengths.append({"capability": cap, "stage": info["stage"],
+                              "practice": knowledge.matrix[(cap, info["stage"])].practice})
+    target = min(base + 1, 5)
+    for cap in state.capabilities:
+        info = caps.get(cap)
+        stage = info["stage"] if info else None
+        if stage is None or stage < target:
+            cell = knowledge.matrix[(cap, target)]
+            gaps.append({"capability": cap, "current": stage, "target": target, "practice": cell.practice,
+                         "actions": list(cell.plan_actions), "deficit": target - (stage or base)})
+    gaps.sort(key=lambda g: (-g["deficit"], g["capability"]))
+    return {
+        "session_id": state.id, "created_at": state.created_at, "role": state.role, "model": state.model,
+        "status": state.status, "questions_answered": sum(a["kind"] == "question" for a in answers),
+        "overall": {**summary, "stage": overall,
+                    "meaning": knowledge.stages[overall].summary if overall else "Not enough answers yet."},
+        "capabilities": {c: (caps[c] if caps.get(c) else None) for c in caps},
+        "answers": answers, "strengths": strengths, "gaps": gaps,
+        "next_stage_gaps": list(knowledge.stages[overall].next_stage_gaps) if overall else [],
+        "plan_90_days": plan(gaps, knowledge, target), "resume_bullets": resume_bullets(answers),
+        "notices": state.notices,
+    }
+
+
+def plan(gaps: list[dict], knowledge: Knowledge, target: int) -> list[dict]:
+    """Three months, the biggest gaps first (urgent-important), two or three concrete actions each."""
+    actions = [(g["capability"], a) for g in gaps for a in g["actions"]]
+    if not actions:
+        stage = knowledge.stages[target]
+        actions = [("all", c) for c in stage.characteristics]
+    months = [{"month": m + 1, "focus": [], "actions": []} for m in range(3)]
+    for i, (cap, action) in enumerate(actions[:9]):
+        month = months[min(i // 3, 2)]
+        month["actions"].append(f"{CAP_NAMES.get(cap, 'Overall')}: {action}")
+        if cap not in month["focus"]:
+            month["focus"].append(cap)
+    months[-1]["actions"].append("Measure it: deployment frequency, lead time for model changes, and time to "
+                                 "recover from a bad model (DORA-style), before and after.")
+    return months
+
+
+def resume_bullets(answers: list[dict]) -> list[str]:
+    bullets = []
+    for a in answers:
+        if (a["score"] or 0) < 3 or not a["answer"]:
+            continue
+        sentence = max(re.split(r"(?<=[.!?])\s+", a["answer"].strip()), key=len)
+        sentence = re.sub(r"^(so|well|basically|i think|honestly)[, ]+", "", sentence, flags=re.I)
+        sentence = re.sub(r"^(we|i)\s+(would|will|'d)\s+", "", sentence, flags=re.I)
+        bullets.append(f"{CAP_NAMES[a['capability']]}: {sentence[:1].upper()}{sentence[1:220]} "
+                       "(add the measurable result, e.g. time saved or incidents avoided)")
+    return bullets[:5]
+
+
+def _md(text: str | None) -> str:
+    """Candidate text rendered inert in Markdown: no HTML, images or links."""
+    return html.escape(text or "").replace("![", "!\\[").replace("](", "]\\(")
+
+
+def to_markdown(report: dict) -> str:
+    o = report["overall"]
+    lines = [f"# MLOps interview report ({report['session_id']})", "",
+             f"Role: {report['role'] or 'not set'} · Engine: {report['model']} · Answers: "
+             f"{report['questions_answered']} · {report['created_at']}", ""]
+    if o["stage"]:
+        lines += [f"## Estimated stage: {o['stage']} ({STAGE_NAMES[o['stage']]}), "
+                  f"{o['confidence']:.0%} likely", "", o["meaning"], ""]
+    else:
+        lines += ["## Estimated stage: not enough answers yet", ""]
+    lines += ["| Stage | Probability |", "|---|---|"]
+    lines += [f"| {s} {STAGE_NAMES[s]} | {_bar(p)} {p:.0%} |" for s, p in enumerate(o["distribution"], 1)]
+    lines += ["", "## By capability", "", "| Capability | Stage | Confidence | Answers |", "|---|---|---|---|"]
+    for cap, info in report["capabilities"].items():
+        lines.append(f"| {CAP_NAMES[cap]} | " + (f"{info['stage']} {info['name']} | ±{info['sd']} "
+                     f"({info['confidence']:.0%}) | {info['answers']}" if info else "not assessed | – | 0") + " |")
+    lines += ["", "## Strengths", ""] + ([f"- **{CAP_NAMES[s['capability']]}** (stage {s['stage']}): "
+                                         f"{s['practice']}" for s in report["strengths"]] or ["- None shown yet."])
+    lines += ["", "## Gaps to the next stage", ""]
+    lines += [f"- **{CAP_NAMES[g['capability']]}** ({'stage ' + str(g['current']) if g['current'] else 'not shown'}"
+              f" → {g['target']}): {g['practice']}" for g in report["gaps"]] or ["- No gaps found."]
+    lines += ["", "## 90-day plan", ""]
+    for month in report["plan_90_days"]:
+        lines.append(f"**Month {month['month']}**")
+        lines += [f"- {a}" for a in month["actions"]] + [""]
+    if report["resume_bullets"]:
+        lines += ["## Resume bullets from your answers", ""] + [f"- {_md(b)}" for b in report["resume_bullets"]]
+        lines.append("")
+    lines += ["## Your answers", ""]
+    for i, a in enumerate(report["answers"], 1):
+        score = "skipped" if a["skipped"] else f"{a['score']}/4"
+        lines += [f"### {i}. {CAP_NAMES[a['capability']]}, stage {a['stage']} ({a['question_id']}"
+                  f"{', follow-up' if a['kind'] == 'probe' else ''}): {score}"
+                  + (f" · graded by {a['grader']}" if a["grader"] else ""), "",
+                  f"> {_md(a['question'])}", "", f"**Your answer:** {_md(a['answer']) or '_skipped_'}", "",
+                  f"**Feedback:** {_md(a['feedback'])}", ""]
+    if report["notices"]:
+        lines += ["## Notices", ""] + [f"- {n}" for n in report["notices"]]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,154 @@
+"""The knowledge base in a persistent Chroma collection: incremental ingest and filtered semantic search."""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.retrievers import BaseRetriever
+
+from bot.config import Settings, load_settings
+from bot.embeddings import ChromaMiniLM
+from bot.knowledge import Knowledge, load_knowledge
+
+COLLECTION = "mlops_coach_knowledge"
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    text: str
+    score: float
+    metadata: dict
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    seconds: float
+
+    def __str__(self) -> str:
+        return (f"{self.added} added, {self.updated} updated, {self.removed} removed, "
+                f"{self.unchanged} unchanged in {self.seconds:.2f} s")
+
+
+def _where(stage: int | None, capability: str | None, kind: str | None) -> dict | None:
+    clauses = [{key: value} for key, value in (("stage", stage), ("capability", capability), ("kind", kind))
+               if value is not None]
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class KnowledgeStore:
+    def __init__(self, settings: Settings | None = None, knowledge: Knowledge | None = None) -> None:
+        import chromadb
+
+        self.settings = settings or load_settings()
+        self.knowledge = knowledge or load_knowledge(self.settings.knowledge_dir)
+        path = Path(self.settings.chroma_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        self._client = chromadb.PersistentClient(
+            path=str(path), settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=False))
+        self._collection = self._open()
+
+    def _open(self):
+        return self._client.get_or_create_collection(
+            COLLECTION, embedding_function=ChromaMiniLM(), configuration={"hnsw": {"space": "cosine"}})
+
+    def count(self) -> int:
+        return self._collection.count()
+
+    def ingest(self, rebuild: bool = False, progress: bool = False) -> IngestReport:
+        """Embed what is new or changed (by content hash), drop what was removed."""
+        started = time.perf_counter()
+        if rebuild:
+            self._client.delete_collection(COLLECTION)
+            self._collection = self._open()
+        existing = self._collection.get(include=["metadatas"])
+        known = {i: (m or {}).get("hash") for i, m in zip(existing["ids"], existing["metadatas"])}
+        docs = self.knowledge.documents
+        wanted = {d.id for d in docs}
+        todo = [d for d in docs if known.get(d.id) != d.content_hash]
+        stale = [i for i in known if i not in wanted]
+        if stale:
+            self._collection.delete(ids=stale)
+        batch = 64
+        show = progress and sys.stderr.isatty()
+        for start in range(0, len(todo), batch):
+            chunk = todo[start : start + batch]
+            self._collection.upsert(
+                ids=[d.id for d in chunk], documents=[d.text for d in chunk],
+                metadatas=[{**d.metadata, "hash": d.content_hash} for d in chunk])
+            if progress:
+                done = min(start + batch, len(todo))
+                bar = "#" * int(30 * done / len(todo))
+                end = "\r" if show and done < len(todo) else "\n"
+                if show or done == len(todo):
+                    print(f"  embedding knowledge [{bar:<30}] {done}/{len(todo)}", end=end, file=sys.stderr)
+        added = sum(1 for d in todo if d.id not in known)
+        return IngestReport(added, len(todo) - added, len(stale), len(docs) - len(todo),
+                            time.perf_counter() - started)
+
+    def ensure_ingested(self) -> IngestReport | None:
+        """Ingest on first start or when the knowledge changed; cheap when nothing changed."""
+        if self.count() == len(self.knowledge.documents):
+            sample = self._collection.get(ids=[self.knowledge.documents[0].id], include=["metadatas"])
+            if sample["metadatas"] and sample["metadatas"][0].get("hash") == self.knowledge.documents[0].content_hash:
+                digest = self._collection.metadata or {}
+                if digest.get("knowledge") == self.knowledge.digest:
+                    return None
+        report = self.ingest()
+        self._collection.modify(metadata={"knowledge": self.knowledge.digest})
+        return report
+
+    def search(self, query: str, k: int = 4, stage: int | None = None, capability: str | None = None,
+               kind: str | None = None) -> list[Hit]:
+        if not query.strip():
+            return []
+        result = self._collection.query(query_texts=[query], n_results=k, where=_where(stage, capability, kind),
+                                        include=["documents", "metadatas", "distances"])
+        return [Hit(i, doc, 1.0 - dist, meta)
+                for i, doc, meta, dist in zip(result["ids"][0], result["documents"][0], result["metadatas"][0],
+                                              result["distances"][0])]
+
+    def as_retriever(self, k: int = 4, **filters) -> "CoachRetriever":
+        return CoachRetriever(store=self, k=k, filters=filters)
+
+
+class CoachRetriever(BaseRetriever):
+    """LangChain retriever over the knowledge store, with the same metadata filters."""
+
+    store: object
+    k: int = 4
+    filters: dict = {}
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+                                ) -> list[LCDocument]:
+        return [LCDocument(page_content=h.text, metadata={**h.metadata, "id": h.id, "score": h.score})
+                for h in self.store.search(query, k=self.k, **self.filters)]
+
+
+_stores: dict[str, KnowledgeStore] = {}
+_stores_lock = threading.Lock()
+
+
+def get_store(settings: Settings | None = None) -> KnowledgeStore:
+    """One store per data directory and knowledge version, ingested on first use."""
+    settings = settings or load_settings()
+    knowledge = load_knowledge(settings.knowledge_dir)
+    key = f"{settings.chroma_dir}|{knowledge.digest}"
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = KnowledgeStore(settings, knowledge)
+            store.ensure_ingested()
+            _stores[key] = store
+        return store

@@ -1,0 +1,119 @@
+"""Sessions in SQLite (WAL): one transaction per answered turn, ordered migrations, never overwrite a bad file."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from bot.interviewer import SessionState
+
+MIGRATIONS: list[str] = [
+    # 1: sessions with their full state as JSON, plus the columns the history view sorts and filters on.
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        role TEXT,
+        status TEXT NOT NULL,
+        model TEXT NOT NULL,
+        stage INTEGER,
+        confidence REAL,
+        questions INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL
+    );
+    CREATE INDEX sessions_created ON sessions(created_at);
+    """,
+]
+LATEST = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class SessionStore:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a readable session database ({exc}). It was left untouched: "
+                             "move it aside (or set BOT_HOME to another folder) to start a fresh one.") from None
+        if version > LATEST:
+            self._db.close()
+            raise StoreError(f"{self.path} was written by a newer version of the coach (schema {version}, this "
+                             f"version knows up to {LATEST}). Upgrade the coach; the file was left untouched.")
+        self._migrate(version)
+
+    def _migrate(self, version: int) -> None:
+        for number in range(version + 1, LATEST + 1):
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in filter(str.strip, MIGRATIONS[number - 1].split(";")):
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {number}")
+                    self._db.execute("COMMIT")
+                except Exception:
+                    self._db.execute("ROLLBACK")
+                    raise
+
+    def save(self, state: SessionState) -> None:
+        """Write the whole session in one transaction (called after every answered turn)."""
+        summary = state.get_belief().summary()
+        answered = sum(t.answer is not None or t.skipped for t in state.turns if t.kind == "question")
+        has_evidence = state.get_belief().total_answered > 0
+        row = (state.id, state.created_at, state.updated_at, state.role, state.status, state.model,
+               summary["stage"] if has_evidence else None, summary["confidence"] if has_evidence else None,
+               answered, state.model_dump_json())
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO sessions (id, created_at, updated_at, role, status, model, stage, confidence, "
+                    "questions, state) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                    "updated_at=excluded.updated_at, role=excluded.role, status=excluded.status, "
+                    "model=excluded.model, stage=excluded.stage, confidence=excluded.confidence, "
+                    "questions=excluded.questions, state=excluded.state", row)
+                self._db.execute("COMMIT")
+            except Exception:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def load(self, session_id: str) -> SessionState:
+        with self._lock:
+            row = self._db.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no saved session {session_id!r}; `python -m bot sessions` lists them")
+        return SessionState.model_validate(json.loads(row[0]))
+
+    def list(self, limit: int = 200) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, created_at, role, status, model, stage, confidence, questions FROM sessions "
+                "ORDER BY created_at DESC, id LIMIT ?", (limit,)).fetchall()
+        keys = ("id", "created_at", "role", "status", "model", "stage", "confidence", "questions")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+_stores: dict[str, SessionStore] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(path: Path) -> SessionStore:
+    with _stores_lock:
+        key = str(Path(path).resolve())
+        if key not in _stores:
+            _stores[key] = SessionStore(Path(path))
+        return _stores[key]

@@ -1,0 +1,77 @@
+"""Tests never reach the network and never touch the user's data: BOT_HOME is a temporary directory."""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+# Before anything imports gradio, chromadb or huggingface_hub.
+_HOME = Path(tempfile.mkdtemp(prefix="coach-test-home-"))
+os.environ["BOT_HOME"] = str(_HOME)
+os.environ["BOT_MODEL"] = "offline"
+os.environ["TIKTOKEN_CACHE_DIR"] = str(_HOME / "tiktoken")
+for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "BOT_AUTH"):
+    os.environ.pop(key, None)
+from bot.config import apply_offline_env  # noqa: E402
+
+apply_offline_env()
+
+import pytest  # noqa: E402
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def pytest_configure(config):
+    # Any connection to a non-loopback address fails the test that makes it.
+    _real_connect = socket.socket.connect
+
+    def guarded_connect(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in LOOPBACK and not str(host).startswith(
+                "127."):
+            raise RuntimeError(f"test tried to reach the network: {address!r}")
+        return _real_connect(self, address)
+
+    socket.socket.connect = guarded_connect
+    _real_getaddrinfo = socket.getaddrinfo
+
+    def guarded_getaddrinfo(host, *args, **kwargs):
+        if host not in (None, "", *LOOPBACK) and not str(host).startswith("127."):
+            raise RuntimeError(f"test tried to resolve a network host: {host!r}")
+        return _real_getaddrinfo(host, *args, **kwargs)
+
+    socket.getaddrinfo = guarded_getaddrinfo
+
+
+@pytest.fixture(scope="session")
+def coach():
+    from bot.coach import Coach
+
+    return Coach()
+
+
+@pytest.fixture(scope="session")
+def knowledge(coach):
+    return coach.knowledge
+
+
+@pytest.fixture(scope="session")
+def store(coach):
+    return coach.retrieval
+
+
+@pytest.fixture
+def fake_model(coach):
+    from bot.models import get_model
+
+    model = get_model("fake", coach.settings)
+    model.chat.clear()
+    yield model
+    model.chat.clear()
+
+
+@pytest.fixture
+def tmp_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOT_HOME", str(tmp_path))
+    return tmp_path
