@@ -12,12 +12,12 @@ import numpy as np
 from bot.embeddings import get_embedder
 from bot.guards import clean_text, is_claim, is_injection, split_sentences, words, STOPWORDS, guard_config
 from bot.knowledge import Knowledge
-from bot.maturity import S, summarise
+from bot.maturity import summarise
 from bot.records import Record, field_error, read_json_documents
-from bot.schemas import CAPABILITIES, Estimate, Evidence
+from bot.schemas import CAPABILITIES, STAGES, Estimate, Evidence
 
-EVIDENCE_THRESHOLD = 0.52   # cosine similarity of a sentence to a matrix indicator to count as evidence
-EVIDENCE_SPREAD = 0.75      # how sharply one piece of evidence points at its stage
+EVIDENCE_THRESHOLD = 0.42   # cosine similarity of a sentence to a matrix indicator to count as evidence
+STAGE_TEMPERATURE = 0.03    # similarity gap between stages that makes one stage e times likelier
 EVIDENCE_TEMPER = 0.6       # evidence sentences are not independent: each counts for less than a full observation
 MIN_EVIDENCE = 2
 PLAIN_LINE = re.compile(r"^\s*(Q|A|Question|Answer|Interviewer|Candidate|Me|You)\s*[:>-]\s*(.*)$", re.IGNORECASE)
@@ -106,7 +106,7 @@ def _practice_only(sentence: str) -> str | None:
         for pattern in guard_config().claims:
             sentence = pattern.sub(" ", sentence)
     content = [w for w in words(sentence) if w.lower() not in STOPWORDS]
-    return sentence.strip() if len(content) >= 4 else None
+    return sentence.strip() if len(content) >= 2 else None
 
 
 class EvidenceEstimator:
@@ -114,9 +114,12 @@ class EvidenceEstimator:
         self.cells = [(cell.capability, cell.stage) for cell in knowledge.matrix.values()
                       for _ in cell.indicators]
         texts = [ind for cell in knowledge.matrix.values() for ind in cell.indicators]
+        self.cell_index = {key: np.array([i for i, c in enumerate(self.cells) if c == key])
+                           for key in set(self.cells)}
         self.vectors = get_embedder().embed(texts)
 
-    def evidence(self, turns: list[dict]) -> list[tuple[Evidence, float]]:
+    def evidence(self, turns: list[dict]) -> list[tuple[Evidence, np.ndarray]]:
+        """Each practice-describing sentence close enough to the matrix, with a log-likelihood over stages."""
         found = []
         for index, turn in enumerate(turns):
             sentences = [s for s in (_practice_only(x) for x in split_sentences(clean_text(turn["answer"]))) if s]
@@ -125,10 +128,14 @@ class EvidenceEstimator:
             sims = get_embedder().embed(sentences) @ self.vectors.T
             for sentence, row in zip(sentences, sims):
                 best = int(row.argmax())
-                if row[best] >= EVIDENCE_THRESHOLD:
-                    capability, stage = self.cells[best]
-                    found.append((Evidence(turn=index, capability=capability, stage=stage,
-                                           quote=sentence[:240]), float(row[best])))
+                if row[best] < EVIDENCE_THRESHOLD:
+                    continue
+                capability, stage = self.cells[best]
+                per_stage = np.array([row[self.cell_index[(capability, s)]].max() for s in STAGES])
+                weight = EVIDENCE_TEMPER * (0.5 + (row[best] - EVIDENCE_THRESHOLD) / (1 - EVIDENCE_THRESHOLD))
+                log_lik = weight * (per_stage - per_stage.max()) / STAGE_TEMPERATURE
+                found.append((Evidence(turn=index, capability=capability, stage=stage, quote=sentence[:240]),
+                              log_lik))
         return found
 
     def estimate(self, transcript: Transcript) -> Estimate:
@@ -140,9 +147,7 @@ class EvidenceEstimator:
                                  "tools, how it worked), not a level")
         overall = np.zeros(5)
         per_cap = {c: np.zeros(5) for c in CAPABILITIES}
-        for ev, sim in found:
-            weight = EVIDENCE_TEMPER * (0.5 + (sim - EVIDENCE_THRESHOLD) / (1 - EVIDENCE_THRESHOLD))
-            log_lik = -weight * (S - ev.stage) ** 2 / (2 * EVIDENCE_SPREAD**2)
+        for ev, log_lik in found:
             overall += log_lik
             per_cap[ev.capability] += log_lik
         dist = np.exp(overall - overall.max())
