@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.embeddings import get_embedder
-from bot.guards import clean_text, is_claim, is_injection, split_sentences, words, STOPWORDS, guard_config
+from bot.guards import STOPWORDS, clean_text, guard_config, is_claim, is_injection, is_keyword_list, split_sentences, words
 from bot.knowledge import Knowledge
 from bot.maturity import summarise
 from bot.records import Record, field_error, read_json_documents
@@ -99,12 +99,9 @@ def parse_transcripts(text: str) -> list[Transcript | Record]:
 
 
 def _practice_only(sentence: str) -> str | None:
-    """The sentence without self-assessment; None when nothing describing practice remains."""
-    if is_injection(sentence):
+    """None for sentences that assess rather than describe: stage claims, instructions, bare tool lists."""
+    if is_injection(sentence) or is_claim(sentence) or is_keyword_list(sentence):
         return None
-    if is_claim(sentence):
-        for pattern in guard_config().claims:
-            sentence = pattern.sub(" ", sentence)
     content = [w for w in words(sentence) if w.lower() not in STOPWORDS]
     return sentence.strip() if len(content) >= 2 else None
 
@@ -117,6 +114,7 @@ class EvidenceEstimator:
         self.cell_index = {key: np.array([i for i, c in enumerate(self.cells) if c == key])
                            for key in set(self.cells)}
         self.vectors = get_embedder().embed(texts)
+        self.claim_vectors = get_embedder().embed(list(guard_config().claim_prototypes) or ["[none]"])
 
     def evidence(self, turns: list[dict]) -> list[tuple[Evidence, np.ndarray]]:
         """Each practice-describing sentence close enough to the matrix, with a log-likelihood over stages."""
@@ -125,10 +123,12 @@ class EvidenceEstimator:
             sentences = [s for s in (_practice_only(x) for x in split_sentences(clean_text(turn["answer"]))) if s]
             if not sentences:
                 continue
-            sims = get_embedder().embed(sentences) @ self.vectors.T
-            for sentence, row in zip(sentences, sims):
+            vectors = get_embedder().embed(sentences)
+            sims = vectors @ self.vectors.T
+            claimish = (vectors @ self.claim_vectors.T).max(axis=1)
+            for sentence, row, claim in zip(sentences, sims, claimish):
                 best = int(row.argmax())
-                if row[best] < EVIDENCE_THRESHOLD:
+                if row[best] < EVIDENCE_THRESHOLD or claim >= row[best]:
                     continue
                 capability, stage = self.cells[best]
                 per_stage = np.array([row[self.cell_index[(capability, s)]].max() for s in STAGES])

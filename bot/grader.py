@@ -101,7 +101,7 @@ class Grader:
         content = inspection.content
         if not content:
             grade = self._zero(rubric, flags, "", None)
-            grade.feedback = self._feedback(rubric, [], grade.missed, flags, context)
+            grade.feedback = self._feedback(rubric, [], grade.missed, flags, context, 0)
             return grade
         embedder = get_embedder()
         vectors = embedder.embed(content)
@@ -110,7 +110,7 @@ class Grader:
             flags = flags + ["off_topic"]
             grade = self._zero(rubric, flags, "", None)
             grade.feedback = ("This answer does not address the question. " +
-                              self._feedback(rubric, [], grade.missed, flags, context))
+                              self._feedback(rubric, [], grade.missed, flags, context, 0))
             return grade
         if rubric.red_flags:
             wrong = (vectors @ embedder.embed(list(rubric.red_flags)).T).max(axis=1)
@@ -128,14 +128,19 @@ class Grader:
             score = min(score, 1)
         if "red_flag" in flags:
             score = max(score - 1, 0)
+        if "injection" in flags:  # trying to instruct the grader costs a point, so it can never pay off
+            score = max(score - 1, 0)
         covered = [i for i, c in enumerate(credit) if c >= 1.0]
         missed = [i for i in range(len(rubric.key_points)) if i not in covered]
         evidence = {i: _short(windows[where[i]], 200) for i in covered}
         return Grade(score=score, covered=covered, missed=missed, evidence=evidence, flags=flags,
-                     feedback=self._feedback(rubric, covered, missed, flags, context), grader="offline",
+                     feedback=self._feedback(rubric, covered, missed, flags, context, score), grader="offline",
                      citations=[h.id for h in context][:3] + ([rubric.question_id] if rubric.question_id else []))
 
-    def _feedback(self, rubric: Rubric, covered: list[int], missed: list[int], flags: list[str], context) -> str:
+    def _feedback(self, rubric: Rubric, covered: list[int], missed: list[int], flags: list[str], context,
+                  score: int) -> str:
+        """What was good, what was missing, how a strong answer puts it. The rubric is only shown in return for a
+        genuine attempt: an answer that earned nothing, or tried to instruct the grader, gets guidance instead."""
         parts = []
         if "injection" in flags:
             parts.append("Parts of your answer addressed the grader instead of the question; they were ignored "
@@ -146,14 +151,15 @@ class Grader:
             parts.append("One claim in your answer is a common misconception, so it earned no credit.")
         if covered:
             parts.append("Good: " + "; ".join(_short(rubric.key_points[i], 90) for i in covered[:2]) + ".")
-        if missed and "injection" not in flags:
+        if missed and score > 0 and "injection" not in flags:
             parts.append("Missing: " + "; ".join(_short(rubric.key_points[i], 90) for i in missed[:3]) + ".")
             model_line = self._reference_line(rubric, missed[0])
             if model_line:
                 parts.append(f"A strong answer would say: \u201c{model_line}\u201d"
                              + (f" [{rubric.question_id}]" if rubric.question_id else ""))
         elif missed:
-            parts.append("Answer the scenario directly: what you would do, with which tools, and why.")
+            parts.append("Answer the scenario directly: what you would do, with which tools, and why"
+                         + (f" ({rubric.capability.replace('_', ' ')} practice)." if rubric.capability else "."))
         for hit in context[:1]:
             if hit.id.startswith("matrix-"):
                 parts.append(f"Background: {_short(hit.text.split(': ', 1)[-1], 160)} [{hit.id}]")
@@ -202,8 +208,8 @@ class Grader:
         ceiling = min(4, score_from_fraction(len(covered) / n, self.cal["score_cuts"]) + 1) if covered else 1
         if "keyword_list" in flags:
             ceiling = min(ceiling, 1)
-        if "injection" in flags and not inspection.content:
-            ceiling = 0
+        if "injection" in flags:
+            ceiling = max(ceiling - 1, 0) if inspection.content else 0
         score = min(reply.score, ceiling)
         feedback = reply.feedback.strip()
         if _leaks(feedback, prompt.system) or ("injection" in flags and _mentions_key_points(feedback, rubric)):

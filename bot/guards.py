@@ -18,7 +18,12 @@ where why all any each every some more most than also just only very there here 
 same such own too via per using use used make made get set run runs running keep kept add added""".split())
 
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+|\s+-\s+(?=[A-Z])|(?:^|\s)(?:\d+[.)]|[*•])\s+")
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028-\u202e]")
+INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
+# Cyrillic and Greek letters that look Latin, so "Ignоrе" written with Cyrillic o/e is read as "Ignore".
+HOMOGLYPHS = str.maketrans("аеорсухіјѕԁɡοαεκνρτυχАВЕКМНОРСТХІЈЅΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+                           "aeopcyxijsdgoaekvptuxABEKMHOPCTXIJSABEZHIKMNOPTYX")
+LEET = str.maketrans("013457@$", "oieastas")
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class GuardConfig:
     injection_prototypes: tuple[str, ...]
     dont_know: tuple[re.Pattern, ...]
     claims: tuple[re.Pattern, ...]
+    claim_prototypes: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=4)
@@ -41,13 +47,14 @@ def guard_config(path: str | None = None) -> GuardConfig:
         return tuple(re.compile(p, flags) for p in data[key])
 
     return GuardConfig(data["version"], compile_all("injection_patterns"), tuple(data["injection_prototypes"]),
-                       compile_all("dont_know_patterns"), compile_all("claim_patterns"))
+                       compile_all("dont_know_patterns"), compile_all("claim_patterns"),
+                       tuple(data.get("claim_prototypes", ())))
 
 
 def clean_text(text: str) -> str:
     """NFC, no control or invisible characters, no invalid surrogates; keeps newlines."""
     text = text.encode("utf-8", "replace").decode("utf-8") if isinstance(text, str) else str(text)
-    text = unicodedata.normalize("NFKC", text)
+    text = INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
     return CONTROL.sub(" ", text).replace("\r\n", "\n").strip()
 
 
@@ -90,7 +97,7 @@ def decoded_variants(text: str) -> list[str]:
     import base64
     import codecs
 
-    out = [codecs.decode(text, "rot13")]
+    out = [codecs.decode(text, "rot13"), text.translate(HOMOGLYPHS), text.lower().translate(LEET)]
     for blob in re.findall(r"[A-Za-z0-9+/=]{16,}", text):
         try:
             decoded = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True).decode("utf-8")

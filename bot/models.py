@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, PrivateAttr, ValidationError
@@ -55,6 +55,7 @@ class ScriptedChatModel(BaseChatModel):
 
     tool_name: str | None = None
     echo: bool = False
+    responder: Any = None  # called with the messages when the queue is empty (a scripted judge for evals)
     _queue: collections.deque = PrivateAttr(default_factory=collections.deque)
     _received: list = PrivateAttr(default_factory=list)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
@@ -89,10 +90,14 @@ class ScriptedChatModel(BaseChatModel):
             self._received.append(list(messages))
             if self.echo:
                 reply: Any = str(messages[-1].content)
-            elif not self._queue:
-                raise LLMError("the fake model has no scripted reply left (call enqueue)", kind="exhausted")
-            else:
+            elif self._queue:
                 reply = self._queue.popleft()
+            elif self.responder is not None:
+                reply = self.responder
+            else:
+                raise LLMError("the fake model has no scripted reply left (call enqueue)", kind="exhausted")
+        if callable(reply):
+            reply = reply(messages)
         if isinstance(reply, BaseException):
             raise reply
         if isinstance(reply, dict) and self.tool_name:
@@ -156,8 +161,7 @@ class Model:
             if parsed is not None and error is None:
                 return parsed
             if attempt == 0:
-                conversation = conversation + [raw if raw.tool_calls or raw.content else AIMessage(content="(empty)"),
-                                               HumanMessage(content=_reask(error, schema))]
+                conversation = conversation + _reask_messages(raw, _reask(error, schema))
         raise LLMError(f"{self.name} gave no valid {schema.__name__} after 2 attempts", attempts, kind="invalid")
 
     def text(self, messages: list[BaseMessage], step: str) -> str:
@@ -181,6 +185,8 @@ class Model:
 def _describe(raw: AIMessage) -> str:
     if raw.tool_calls:
         return json.dumps([c["args"] for c in raw.tool_calls])[:4000]
+    if raw.invalid_tool_calls:  # e.g. arguments cut off by finish_reason=length: keep them for diagnosis
+        return json.dumps([c.get("args") for c in raw.invalid_tool_calls])[:4000]
     return str(raw.content)[:4000]
 
 
@@ -192,8 +198,23 @@ def _reask(error: Exception | None, schema: type[BaseModel]) -> str:
             f"Reply again with only a valid {schema.__name__} call.")
 
 
+def _reask_messages(raw: AIMessage, text: str) -> list[BaseMessage]:
+    """The failed reply plus the correction. OpenAI-compatible APIs reject (HTTP 400) an assistant message with
+    tool_calls that is not followed by one tool message per call id, so the error goes back as the tool result."""
+    ids = [c.get("id") for c in raw.tool_calls] + [c.get("id") for c in raw.invalid_tool_calls]
+    if ids and all(ids):
+        return [raw, *(ToolMessage(content=text, tool_call_id=i) for i in ids)]
+    if ids:  # tool calls without ids cannot be answered: show the model what it sent as plain text
+        return [AIMessage(content=_describe(raw) or "(empty)"), HumanMessage(content=text)]
+    return [raw if raw.content else AIMessage(content="(empty)"), HumanMessage(content=text)]
+
+
 def _kind(exc: Exception) -> str:
-    name = type(exc).__name__
+    if isinstance(exc, json.JSONDecodeError):
+        return "invalid"  # a reply body that is not JSON
+    # Match the whole class hierarchy: langchain-openai re-raises openai errors as subclasses such as
+    # OpenAIAPIError(openai.InternalServerError), whose own name says nothing about the cause.
+    name = " ".join(k.__name__ for k in type(exc).__mro__)
     if "Timeout" in name:
         return "timeout"
     if "RateLimit" in name:

@@ -7,9 +7,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from bot.config import load_settings
+from bot.guards import clean_text
 
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 ANSWER_FENCE = re.compile(r"<<<\s*ANSWER|ANSWER\s*>>>", re.IGNORECASE)
+FENCE_MARKS = re.compile(r"(?:[<>]\s*){3,}")
 
 
 class PromptError(ValueError):
@@ -40,8 +42,12 @@ class Prompt:
 
 
 def quote_answer(answer: str) -> str:
-    """Neutralise anything in the candidate's text that could close the data fence."""
-    return ANSWER_FENCE.sub("[fence removed]", answer)
+    """Neutralise anything in the candidate's text that could close the data fence.
+
+    The text is normalised first (NFKC, invisible characters removed), so fullwidth or zero-width variants of
+    `ANSWER>>>` are caught too, and every run of three angle brackets goes, whatever word precedes it."""
+    text = ANSWER_FENCE.sub("[fence removed]", clean_text(answer or ""))
+    return FENCE_MARKS.sub("[fence removed]", text)
 
 
 @lru_cache(maxsize=32)

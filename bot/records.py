@@ -19,7 +19,7 @@ class Record:
 
 def read_json_lines(text: str) -> Iterator[Record]:
     """One Record per non-blank line; a line that is not a JSON object gets an error naming it."""
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:

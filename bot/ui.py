@@ -1,0 +1,480 @@
+"""The Gradio app: a mock interview with a live stage estimate, a transcript estimator and the session history.
+
+Per-browser state is only the session id (gr.State, mirrored in the browser's localStorage so a refresh restores
+it). Every handler reloads the SessionState from the SQLite store and saves it after each change, so a refresh or a
+server restart loses no answered turn. Handlers are plain (sync) functions: Gradio runs them in worker threads.
+"""
+from __future__ import annotations
+
+from bot.config import apply_offline_env
+
+apply_offline_env()
+
+import logging  # noqa: E402
+import os  # noqa: E402
+import secrets  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from bot import ui_views as views  # noqa: E402
+from bot.coach import Coach  # noqa: E402
+from bot.config import Settings, load_settings  # noqa: E402
+from bot.estimate import Transcript, parse_transcripts  # noqa: E402
+from bot.interviewer import Interviewer, SessionState  # noqa: E402
+from bot.maturity import ROLE_STAGES  # noqa: E402
+from bot.models import available_models  # noqa: E402
+from bot.schemas import CAPABILITIES  # noqa: E402
+
+log = logging.getLogger("bot.ui")
+
+NO_TARGET = "No target"
+MAX_ANSWER_CHARS = 20_000
+STREAM_FRAMES = 10       # the next question appears in about this many steps
+STREAM_DELAY = 0.02      # seconds between steps
+STORAGE_KEY = "mlops-coach-session"
+THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate",
+                       font=["ui-sans-serif", "system-ui", "sans-serif"],
+                       font_mono=["ui-monospace", "SFMono-Regular", "Consolas", "monospace"])
+CSS = """
+.gradio-container { max-width: 1280px !important; margin: 0 auto !important; }
+#header h1 { margin: 0.25rem 0 0; }
+#header p { margin: 0.25rem 0 0.5rem; opacity: 0.8; }
+.badge blockquote { border-left: 4px solid #f59e0b; background: rgba(245, 158, 11, 0.12);
+                    padding: 0.35rem 0.75rem; margin: 0.5rem 0 0; border-radius: 6px; }
+.panel { padding: 0.25rem 0.5rem; }
+#report { padding: 1rem 1.5rem; }
+"""
+EXAMPLE_TRANSCRIPT = """Interviewer: How do you version your models and data?
+Candidate: Every training run is tracked in MLflow with the git commit, the DVC hash of the dataset and the \
+parameters, and models are registered with a stage so we can roll back to the previous version in minutes.
+Interviewer: How do you know a model is still working in production?
+Candidate: We log predictions and compare feature distributions against the training set daily with a drift \
+report; alerts go to the on-call channel, and we track the business metric against a holdout group.
+"""
+
+
+class CoachBlocks(gr.Blocks):
+    """Blocks whose launch() defaults to the app's theme and CSS, its upload limit and no share link."""
+
+    upload_limit: int | None = None
+
+    def launch(self, *args, **kwargs):
+        kwargs.setdefault("theme", THEME)
+        kwargs.setdefault("css", CSS)
+        kwargs.setdefault("share", False)
+        if self.upload_limit:
+            kwargs.setdefault("max_file_size", self.upload_limit)
+        return super().launch(*args, **kwargs)
+
+
+class SessionLocks:
+    """One lock per session id, so two clicks on the same interview cannot grade the same turn twice."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, session_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(session_id, threading.Lock())
+
+
+def browser_secret(settings: Settings) -> str:
+    """A key for the browser-stored session id that survives restarts (kept in BOT_HOME, mode 0600)."""
+    path = settings.home / "ui-secret"
+    try:
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(value)
+        return value
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return secrets.token_urlsafe(24)  # read-only home: a refresh still works until the server restarts
+
+
+def model_choices(settings: Settings) -> list[str]:
+    names = available_models(settings)
+    if os.environ.get("BOT_ENABLE_FAKE") == "1":
+        names.append("fake")
+    return names
+
+
+class CoachUI:
+    """The handlers. Holds no user data: only the coach, the per-session locks and a folder for downloads."""
+
+    def __init__(self, coach: Coach) -> None:
+        self.coach = coach
+        self.knowledge = coach.knowledge
+        self.models = model_choices(coach.settings)
+        self.default_model = coach.settings.model if coach.settings.model in self.models else self.models[0]
+        self.locks = SessionLocks()
+        self.downloads = Path(tempfile.mkdtemp(prefix="mlops-coach-downloads-"))
+
+    # ------------------------------------------------------------------ helpers
+    def _interviewer(self, model: str) -> tuple[Interviewer, str | None]:
+        try:
+            return self.coach.interviewer(model), None
+        except (ValueError, ImportError) as exc:
+            return self.coach.interviewer("offline"), (f"The {model} engine could not be started ({exc}); the "
+                                                       "offline engine is used instead.")
+
+    def _for_state(self, state: SessionState) -> Interviewer:
+        interviewer, notice = self._interviewer(state.model)
+        if notice:
+            state.model = interviewer.model.name
+            state.notices.append(notice)
+        return interviewer
+
+    def _load(self, session_id: str | None) -> SessionState:
+        if not session_id:
+            raise gr.Error("No interview in progress: click Start interview (or resume one from the History tab).")
+        try:
+            return self.coach.sessions.load(session_id)
+        except KeyError:
+            raise gr.Error("This interview is no longer in the session store; start a new one.") from None
+
+    def _report_files(self, state: SessionState) -> tuple[str, list[str]]:
+        md_path, json_path = self.coach.write_report(state)
+        folder = self.downloads / state.id
+        folder.mkdir(parents=True, exist_ok=True)
+        files = [folder / f"mlops-report-{state.id}.md", folder / f"mlops-transcript-{state.id}.json"]
+        shutil.copyfile(md_path, files[0])
+        shutil.copyfile(json_path, files[1])
+        return files[0].read_text(encoding="utf-8"), [str(f) for f in files]
+
+    def render(self, state: SessionState | None, answer: str = "") -> tuple:
+        """Every interview output, rebuilt from the saved state (order: see build_app's `interview_outputs`)."""
+        active = state is not None and state.status == "active"
+        finished = state is not None and state.status == "finished"
+        report, files = self._report_files(state) if finished else ("", None)
+        placeholder = ("Type your answer: what you would do, with which tools, and why. Enter sends, "
+                       "Shift+Enter adds a line." if active else "Click Start interview to begin.")
+        return (state.id if state else None, views.chat_messages(state, self.knowledge),
+                views.badge(state, self.default_model), views.progress(state), views.stage_headline(state),
+                views.stage_frame(state), views.capability_frame(state), views.grade_panel(state, self.knowledge),
+                gr.Column(visible=finished), report, files,
+                gr.Textbox(value=answer, interactive=active, placeholder=placeholder),
+                gr.Accordion(open=state is None), views.status(state))
+
+    def _stream(self, state: SessionState):
+        """Yield the view with the newest question appearing progressively, then the final view."""
+        final = self.render(state)
+        chat = final[1]
+        if state.current is not None and chat and chat[-1]["role"] == "assistant":
+            head, _, body = chat[-1]["content"].partition("\n\n")
+            words = body.split(" ")
+            step = max(1, len(words) // STREAM_FRAMES)
+            for count, cut in enumerate(range(step, len(words), step)):
+                partial = chat[:-1] + [{"role": "assistant", "content": f"{head}\n\n{' '.join(words[:cut])} ▍"}]
+                frame = (final[:1] + (partial,) + final[2:]) if count == 0 else \
+                    tuple(partial if i == 1 else gr.skip() for i in range(len(final)))
+                yield frame
+                time.sleep(STREAM_DELAY)
+        yield final
+
+    # ------------------------------------------------------------------ interview
+    def start(self, role: str | None, capabilities: list[str] | None, n_questions: float | None,
+              model: str | None):
+        model = model or self.default_model
+        if model not in self.models:
+            raise gr.Error(f"Unknown engine {model!r}: choose one of {', '.join(self.models)}.")
+        role = None if role in (None, "", NO_TARGET) else role
+        if role is not None and role not in ROLE_STAGES:
+            raise gr.Error(f"Unknown role {role!r}: choose one of {', '.join(ROLE_STAGES)} or {NO_TARGET}.")
+        focus = [c for c in (capabilities or []) if c in CAPABILITIES]
+        notices = [] if focus else ["No capability was selected, so the interview covers all five."]
+        count = min(max(int(n_questions or 8), 3), 15)
+        interviewer, notice = self._interviewer(model)
+        state = interviewer.start(role=role, capabilities=focus or list(CAPABILITIES), max_questions=count)
+        state.notices = notices + ([notice] if notice else []) + state.notices
+        self.coach.sessions.save(state)
+        yield from self._stream(state)
+
+    def answer(self, text: str | None, session_id: str | None):
+        text = text or ""
+        if not text.strip():
+            gr.Warning("Type an answer first, or click Hint or Skip.")
+            yield self.render(self._load(session_id), answer=text)
+            return
+        if len(text) > MAX_ANSWER_CHARS:
+            raise gr.Error(f"Your answer is {len(text):,} characters; keep it under {MAX_ANSWER_CHARS:,}.")
+        with self.locks(self._load(session_id).id):
+            state = self._load(session_id)
+            if state.current is None:
+                raise gr.Error("This interview is finished: click New interview to start another.")
+            try:
+                self._for_state(state).answer(state, text)
+            except Exception:
+                log.exception("grading failed for session %s", state.id)
+                raise gr.Error("Grading failed unexpectedly; your answer was not saved. Please try again.") from None
+            self.coach.sessions.save(state)
+        yield from self._stream(state)
+
+    def skip(self, session_id: str | None):
+        with self.locks(self._load(session_id).id):
+            state = self._load(session_id)
+            if state.current is None:
+                raise gr.Error("There is no open question to skip.")
+            self._for_state(state).skip(state)
+            self.coach.sessions.save(state)
+        yield from self._stream(state)
+
+    def hint(self, session_id: str | None) -> tuple:
+        with self.locks(self._load(session_id).id):
+            state = self._load(session_id)
+            if state.current is None:
+                raise gr.Error("There is no open question to give a hint for.")
+            self._for_state(state).hint(state)
+            self.coach.sessions.save(state)
+        return self.render(state)
+
+    def finish(self, session_id: str | None) -> tuple:
+        with self.locks(self._load(session_id).id):
+            state = self._load(session_id)
+            if state.status != "finished":
+                self._for_state(state).finish(state)
+                self.coach.sessions.save(state)
+        return self.render(state)
+
+    def new(self) -> tuple:
+        return self.render(None)
+
+    def restore(self, session_id: str | None) -> tuple:
+        """On page load: show the interview this browser had open, if it is still in the store."""
+        try:
+            return self.render(self.coach.sessions.load(session_id) if session_id else None)
+        except Exception:  # a stale or foreign id: start clean rather than fail the page
+            return self.render(None)
+
+    def resume(self, session_id: str | None) -> tuple:
+        return self.render(self._load(session_id)) + (gr.Tabs(selected="interview"),)
+
+    # ------------------------------------------------------------------ estimate
+    def _read_estimate_input(self, text: str | None, file: str | None) -> str:
+        limit = self.coach.settings.max_upload_bytes
+        if file:
+            size = os.path.getsize(file)
+            if size > limit:
+                raise ValueError(f"The file is {size:,} bytes; the limit is {limit:,} bytes.")
+            raw = Path(file).read_bytes()
+            try:
+                return raw.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"The file is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
+        text = text or ""
+        if len(text.encode("utf-8")) > limit:
+            raise ValueError(f"The pasted text is over the {limit:,}-byte limit; upload a smaller file.")
+        return text
+
+    def estimate(self, text: str | None, file: str | None) -> tuple:
+        empty = (views.distribution_frame(None), views.estimate_capabilities(None), views.estimate_evidence(None))
+        try:
+            source = self._read_estimate_input(text, file)
+        except (OSError, ValueError) as exc:
+            return (f"### Could not read the input\n{views.warning_block([str(exc)])}", *empty, {"error": str(exc)})
+        items = parse_transcripts(source)
+        transcripts = [i for i in items if isinstance(i, Transcript)]
+        errors = [i.error for i in items if not isinstance(i, Transcript)]
+        if not transcripts:
+            return ("### The input is not a transcript we can read\n" + views.warning_block(errors) +
+                    "\n\nGive JSON (`{\"turns\": [{\"question\": …, \"answer\": …}]}`), JSON Lines of such objects, "
+                    "or plain text with `Q:`/`A:` (or `Interviewer:`/`Candidate:`) lines.", *empty,
+                    {"errors": errors})
+        try:
+            estimator = self.coach.estimator()
+            results = [estimator.estimate(t) for t in transcripts]
+        except Exception:
+            log.exception("estimate failed")
+            return ("### The estimate failed unexpectedly\nPlease try again; the error was logged.", *empty,
+                    {"error": "internal error"})
+        first = results[0]
+        text_out = views.estimate_headline(first)
+        if len(results) > 1:
+            text_out += "\n\n**All transcripts** (details below are for the first):\n" + "\n".join(
+                f"- {views.inert(r.id or f'#{i + 1}')}: " + (f"stage {r.stage} ({r.confidence:.0%})" if r.stage
+                                                             else "not enough evidence")
+                for i, r in enumerate(results))
+        if errors:
+            text_out += "\n\n**Skipped invalid records:**\n" + views.warning_block(errors)
+        return (text_out, views.distribution_frame(first.distribution), views.estimate_capabilities(first),
+                views.estimate_evidence(first), {"results": [r.model_dump() for r in results], "errors": errors})
+
+    # ------------------------------------------------------------------ history
+    def _finished_states(self, rows: list[dict], limit: int = 50) -> list[SessionState]:
+        states = []
+        for row in sorted((r for r in rows if r["status"] == "finished"), key=lambda r: r["created_at"])[-limit:]:
+            try:
+                states.append(self.coach.sessions.load(row["id"]))
+            except Exception:  # an unreadable row should not hide the rest of the history
+                log.exception("could not load session %s", row["id"])
+        return states
+
+    def history(self) -> tuple:
+        rows = self.coach.sessions.list()
+        states = self._finished_states(rows)
+        return (views.history_table(rows), gr.Dropdown(choices=views.history_choices(rows), value=None),
+                views.progress_frame(states), views.trend(states))
+
+    def session_view(self, session_id: str | None) -> tuple:
+        if not session_id:
+            return "Choose a session to see its report.", gr.Button(visible=False)
+        state = self._load(session_id)
+        _, markdown = self.coach.report(state)
+        if state.status == "active":
+            markdown = (f"*In progress: {views.answered_questions(state)} of {state.max_questions} questions "
+                        "answered. Resume it to continue.*\n\n" + markdown)
+        return markdown, gr.Button(visible=state.status == "active")
+
+
+def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
+    cap_choices = [(views.cap_name(c), c) for c in CAPABILITIES]
+    with CoachBlocks(title="MLOps Interview Coach", analytics_enabled=False) as demo:
+        session = gr.State(None)
+        remembered = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=secret)
+        gr.Markdown("# MLOps Interview Coach\nPractise a mock MLOps interview: every answer is graded against a "
+                    "rubric and your maturity stage (1 Ad-hoc → 5 Optimized) is updated as you go. Runs offline "
+                    "by default.", elem_id="header")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Interview", id="interview"):
+                with gr.Accordion("Interview setup", open=True) as setup:
+                    with gr.Row():
+                        role = gr.Dropdown([NO_TARGET, *ROLE_STAGES], value=NO_TARGET, label="Target role",
+                                           info="Sets the starting guess only; your answers decide the stage.")
+                        model = gr.Dropdown(ui.models, value=ui.default_model, label="Engine",
+                                            info="offline runs on this machine; OpenAI needs OPENAI_API_KEY.")
+                        n_questions = gr.Slider(3, 15, value=8, step=1, label="Number of questions",
+                                                info="It may stop earlier once the estimate is confident.")
+                    with gr.Row(equal_height=True):
+                        capabilities = gr.CheckboxGroup(cap_choices, value=list(CAPABILITIES), scale=4,
+                                                        label="Capabilities to practise")
+                        start_btn = gr.Button("Start interview", variant="primary", scale=1, min_width=160)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(value=views.chat_messages(None, ui.knowledge), height=540,
+                                             show_label=False, label="Interview", feedback_options=None,
+                                             sanitize_html=True, elem_id="chat")
+                        with gr.Row(equal_height=True):
+                            answer_box = gr.Textbox(label="Your answer", show_label=False, lines=3, max_lines=12, scale=6,
+                                                    max_length=MAX_ANSWER_CHARS, interactive=False,
+                                                    placeholder="Click Start interview to begin.",
+                                                    elem_id="answer")
+                            submit_btn = gr.Button("Submit", variant="primary", scale=1, min_width=110,
+                                                   elem_id="submit")
+                        with gr.Row():
+                            hint_btn = gr.Button("💡 Hint", size="sm")
+                            skip_btn = gr.Button("Skip", size="sm")
+                            finish_btn = gr.Button("Finish now", size="sm", elem_id="finish")
+                            new_btn = gr.Button("New interview", size="sm")
+                    with gr.Column(scale=2, elem_classes="panel"):
+                        badge = gr.Markdown(views.badge(None, ui.default_model), label="engine", elem_classes="badge",
+                                            elem_id="badge")
+                        progress = gr.Markdown(views.progress(None), label="progress", elem_id="progress")
+                        stage_md = gr.Markdown(views.stage_headline(None), label="stage", elem_id="stage")
+                        stage_plot = gr.BarPlot(views.stage_frame(None), x="Stage", y="Probability",
+                                                y_lim=[0, 1], height=210, label="Stage probabilities",
+                                                elem_id="stage-plot")
+                        cap_plot = gr.BarPlot(views.capability_frame(None), x="Capability", y="Stage",
+                                              y_lim=[0, 5], height=210, label="Stage by capability (0 = not yet "
+                                              "assessed)", tooltip=["Capability", "Stage", "Answers"],
+                                              elem_id="cap-plot")
+                        grade_md = gr.Markdown(views.grade_panel(None, ui.knowledge), label="last grade", elem_id="grade")
+                with gr.Column(visible=False, elem_id="report-box") as report_box:
+                    downloads = gr.File(label="Download: report (Markdown) and transcript (JSON)",
+                                        file_count="multiple", interactive=False, elem_id="downloads")
+                    report_md = gr.Markdown(label="report", container=True, elem_id="report")
+                status = gr.JSON(label="status", visible=False)
+            with gr.Tab("Estimate", id="estimate"):
+                gr.Markdown("Paste a conversation or upload a file (JSON, JSON Lines or `Q:`/`A:` text) to estimate "
+                            "a stage from the practices it describes.")
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=1):
+                        est_text = gr.Textbox(label="Conversation", lines=12, max_lines=24,
+                                              placeholder="Interviewer: How do you version models?\n"
+                                                          "Candidate: Every model is registered with …")
+                        est_file = gr.File(label="…or upload a file", file_types=[".json", ".jsonl", ".txt"],
+                                           type="filepath", height=110)
+                        with gr.Row():
+                            example_btn = gr.Button("Load an example", size="sm")
+                            est_btn = gr.Button("Estimate", variant="primary")
+                    with gr.Column(scale=1):
+                        est_md = gr.Markdown("### Result\nThe estimated stage appears here.", label="result",
+                                             elem_id="est-result")
+                        est_plot = gr.BarPlot(views.distribution_frame(None), x="Stage", y="Probability",
+                                              y_lim=[0, 1], height=210, label="Stage probabilities")
+                        est_caps = gr.Dataframe(views.estimate_capabilities(None), label="By capability",
+                                                interactive=False)
+                est_evidence = gr.Dataframe(views.estimate_evidence(None), label="Evidence quotes", wrap=True,
+                                            interactive=False, column_widths=["8%", "17%", "8%", "67%"])
+                est_json = gr.JSON(label="details", visible=False)
+            with gr.Tab("History", id="history") as history_tab:
+                with gr.Row():
+                    gr.Markdown("Your past interviews in this coach's store (newest first).")
+                    refresh_btn = gr.Button("Refresh", size="sm", scale=0, min_width=100)
+                hist_table = gr.Dataframe(views.history_table([]), label="Sessions", interactive=False,
+                                          max_height=300)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        hist_plot = gr.LinePlot(views.progress_frame([]), x="Date", y="Stage", color="Series",
+                                                y_lim=[0, 5], height=260, label="Stage over time")
+                    with gr.Column(scale=2):
+                        hist_trend = gr.Markdown(views.trend([]), label="trend")
+                with gr.Row(equal_height=True):
+                    hist_pick = gr.Dropdown([], label="Open a session", scale=4)
+                    resume_btn = gr.Button("Resume this interview", variant="primary", visible=False, scale=1)
+                hist_report = gr.Markdown(label="session report", container=True)
+
+        interview_outputs = [session, chatbot, badge, progress, stage_md, stage_plot, cap_plot, grade_md,
+                             report_box, report_md, downloads, answer_box, setup, status]
+        remember = dict(fn=lambda sid: sid, inputs=session, outputs=remembered, api_visibility="private",
+                        queue=False)
+        busy = dict(show_progress="minimal")
+        start_btn.click(ui.start, [role, capabilities, n_questions, model], interview_outputs, api_name="start",
+                        **busy).then(**remember)
+        gr.on([submit_btn.click, answer_box.submit], ui.answer, [answer_box, session], interview_outputs,
+              api_name="answer", **busy)
+        skip_btn.click(ui.skip, session, interview_outputs, api_name="skip", **busy)
+        hint_btn.click(ui.hint, session, interview_outputs, api_name="hint", **busy)
+        finish_btn.click(ui.finish, session, interview_outputs, api_name="finish", scroll_to_output=True, **busy)
+        new_btn.click(ui.new, None, interview_outputs, api_name="new").then(**remember)
+        demo.load(ui.restore, remembered, interview_outputs, api_visibility="private")
+
+        estimate_outputs = [est_md, est_plot, est_caps, est_evidence, est_json]
+        est_btn.click(ui.estimate, [est_text, est_file], estimate_outputs, api_name="estimate")
+        example_btn.click(lambda: EXAMPLE_TRANSCRIPT, None, est_text, api_visibility="private", queue=False)
+
+        history_outputs = [hist_table, hist_pick, hist_plot, hist_trend]
+        refresh_btn.click(ui.history, None, history_outputs, api_name="history")
+        history_tab.select(ui.history, None, history_outputs, api_visibility="private")
+        hist_pick.change(ui.session_view, hist_pick, [hist_report, resume_btn], api_name="session")
+        resume_btn.click(ui.resume, hist_pick, interview_outputs + [tabs], api_name="resume").then(**remember)
+    return demo
+
+
+def build_app(coach: Coach | None = None) -> gr.Blocks:
+    """The whole app; knowledge, retrieval and the session store are opened before it is returned."""
+    coach = coach or Coach()
+    coach.knowledge, coach.sessions  # noqa: B018 - open them before serving, not in a request
+    coach.retrieval  # noqa: B018 - get_store() ingests the knowledge (cheap when nothing changed)
+    ui = CoachUI(coach)
+    demo = _layout(ui, browser_secret(coach.settings))
+    demo.upload_limit = coach.settings.max_upload_bytes
+    demo.queue(default_concurrency_limit=coach.settings.concurrency)
+    return demo
+
+
+def launch() -> None:
+    """`python app.py`: serve on BOT_HOST:BOT_PORT (127.0.0.1:7860), with BOT_AUTH=user:password if set."""
+    settings = load_settings()
+    demo = build_app(Coach(settings))
+    demo.launch(server_name=settings.host, server_port=settings.port, auth=settings.auth, share=False,
+                max_file_size=settings.max_upload_bytes)

@@ -1,0 +1,274 @@
+"""Pure rendering for the Gradio app: session state, estimates and history in, component values out.
+
+Nothing here touches Gradio events or the store, so every view can be rebuilt from a saved SessionState (a page
+refresh or a server restart shows exactly what was saved).
+"""
+from __future__ import annotations
+
+import html
+from datetime import datetime
+
+import pandas as pd
+
+from bot.interviewer import SessionState, Turn
+from bot.knowledge import Knowledge
+from bot.report import CAP_NAMES
+from bot.schemas import CAPABILITIES, STAGE_NAMES, Estimate
+
+STAGE_LABELS = [f"{s} {STAGE_NAMES[s]}" for s in range(1, 6)]
+WELCOME = ("Hi! I'm your MLOps interview coach. Pick a target role, the capabilities to practise and the number "
+           "of questions above, then click **Start interview**. Answer as you would in a real interview: say what "
+           "you would do, with which tools, and why.")
+
+
+# ------------------------------------------------------------------ text helpers
+def inert(text: str | None) -> str:
+    """Untrusted text (candidate answers, model output) made inert in Markdown: no HTML, images or links."""
+    return html.escape(text or "", quote=False).replace("![", "!\\[").replace("](", "]\\(")
+
+
+def when(iso: str | None) -> str:
+    """An ISO timestamp as a short UTC date and time."""
+    if not iso:
+        return ""
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+def cap_name(capability: str) -> str:
+    return CAP_NAMES.get(capability, capability.replace("_", " ").capitalize())
+
+
+def warning_block(lines: list[str]) -> str:
+    return "\n".join(f"> ⚠️ {inert(line)}" for line in lines)
+
+
+# ------------------------------------------------------------------ interview
+def answered_questions(state: SessionState) -> int:
+    return sum(t.kind == "question" and (t.answer is not None or t.skipped) for t in state.turns)
+
+
+def last_graded(state: SessionState) -> Turn | None:
+    return next((t for t in reversed(state.turns) if t.grade is not None), None)
+
+
+def hint_text(knowledge: Knowledge, turn: Turn) -> str:
+    question = knowledge.questions[turn.question_id]
+    return question.hint or (f"Think about the {question.capability.replace('_', ' ')} practice that would have "
+                             "prevented this, and how you would know it works.")
+
+
+def question_message(state: SessionState, knowledge: Knowledge, turn: Turn, number: int) -> str:
+    question = knowledge.questions[turn.question_id]
+    if turn.kind == "probe":
+        header = "**Follow-up**"
+    else:
+        header = f"**Question {number} of {state.max_questions}** · {cap_name(question.capability)} · " \
+                 f"stage {question.stage}"
+    return f"{header}\n\n{inert(turn.asked)}"
+
+
+def chat_messages(state: SessionState | None, knowledge: Knowledge) -> list[dict]:
+    """The whole conversation, rebuilt from the saved turns (messages format)."""
+    messages = [{"role": "assistant", "content": WELCOME}]
+    if state is None:
+        return messages
+    number, hinted = 0, set()
+    for turn in state.turns:
+        number += turn.kind == "question"
+        messages.append({"role": "assistant", "content": question_message(state, knowledge, turn, number)})
+        if turn.hinted and turn.question_id not in hinted:
+            hinted.add(turn.question_id)
+            messages.append({"role": "assistant", "content": f"💡 *Hint:* {inert(hint_text(knowledge, turn))}"})
+        if turn.skipped:
+            messages.append({"role": "user", "content": "*(skipped)*"})
+        elif turn.answer is not None:
+            messages.append({"role": "user", "content": inert(turn.answer)})
+            if turn.grade is not None:
+                flags = [f.replace("_", " ") for f in turn.grade.flags if f not in ("hinted", "fallback")]
+                line = f"Scored **{turn.grade.score}/4** (graded by {inert(turn.grade.grader)})"
+                messages.append({"role": "assistant", "content": line + (f" · {', '.join(flags)}" if flags else "")
+                                 + ". Details are in the panel on the right."})
+    if state.status == "finished":
+        messages.append({"role": "assistant", "content": "That's the end of the interview. Your report is below "
+                                                         "the chat, ready to download."})
+    return messages
+
+
+def badge(state: SessionState | None, engine: str) -> str:
+    """Which engine is in use and which graded the last answer; fallbacks are announced, not hidden."""
+    if state is None:
+        return f"**Engine:** `{engine}`"
+    graded = last_graded(state)
+    parts = [f"**Engine:** `{inert(state.model)}`"]
+    if graded is not None:
+        parts.append(f"last answer graded by `{inert(graded.grade.grader)}`")
+    notices = [graded.grade.notice] if graded is not None and graded.grade.notice else []
+    notices += [n for n in state.notices[-3:] if n not in notices]
+    text = " · ".join(parts)
+    return text + ("\n\n" + warning_block(notices) if notices else "")
+
+
+def progress(state: SessionState | None) -> str:
+    if state is None:
+        return "**Not started**"
+    done = answered_questions(state)
+    if state.status == "finished":
+        return f"**Finished** · {done} question{'s' * (done != 1)} answered"
+    current = state.current
+    label = "Follow-up to question" if current is not None and current.kind == "probe" else "Question"
+    return (f"**{label} {state.questions_asked} of {state.max_questions}** · {done} answered · "
+            f"{max(state.max_questions - done, 0)} at most remaining")
+
+
+def stage_headline(state: SessionState | None) -> str:
+    if state is None:
+        return "### Stage estimate\nStart an interview to see your estimated MLOps maturity stage."
+    belief = state.get_belief()
+    summary = belief.summary()
+    if belief.total_answered == 0:
+        start = "your target role" if state.target_stage else "a flat prior"
+        return f"### Stage estimate\nNo answers yet: the bars show the starting guess from {start}."
+    return (f"### Stage {summary['stage']} · {summary['name']}\n{summary['confidence']:.0%} likely "
+            f"(mean {summary['mean']}, ±{summary['sd']})")
+
+
+def distribution_frame(distribution: list[float] | None) -> pd.DataFrame:
+    values = distribution or [0.0] * 5
+    return pd.DataFrame({"Stage": STAGE_LABELS, "Probability": [round(float(p), 4) for p in values]})
+
+
+def stage_frame(state: SessionState | None) -> pd.DataFrame:
+    return distribution_frame(state.get_belief().summary()["distribution"] if state else None)
+
+
+def capability_frame(state: SessionState | None) -> pd.DataFrame:
+    """Stage per focused capability; 0 marks a capability not assessed yet."""
+    caps = list(state.capabilities) if state else list(CAPABILITIES)
+    info = state.get_belief().summary()["capabilities"] if state else {}
+    rows = [{"Capability": cap_name(c), "Stage": (info.get(c) or {}).get("stage", 0),
+             "Answers": (info.get(c) or {}).get("answers", 0)} for c in caps]
+    return pd.DataFrame(rows, columns=["Capability", "Stage", "Answers"])
+
+
+def grade_panel(state: SessionState | None, knowledge: Knowledge) -> str:
+    turn = last_graded(state) if state else None
+    if turn is None:
+        return "### Last grade\nYour score, the key points you covered and missed, and feedback appear here " \
+               "after each answer."
+    grade, question = turn.grade, knowledge.questions[turn.question_id]
+    covered = [f"- ✅ {inert(question.key_points[i])}" for i in grade.covered if i < len(question.key_points)]
+    missed = [f"- ⬜ {inert(question.key_points[i])}" for i in grade.missed if i < len(question.key_points)]
+    lines = [f"### Last grade: {grade.score}/4", ""]
+    lines += ["**Covered**", *covered, ""] if covered else []
+    lines += ["**Missed**", *missed, ""] if missed else []
+    lines += [f"**Feedback:** {inert(grade.feedback)}"]
+    return "\n".join(lines)
+
+
+def status(state: SessionState | None) -> dict:
+    """Machine-readable summary for API clients (the same facts the panels show)."""
+    if state is None:
+        return {"session_id": None, "status": "none"}
+    belief = state.get_belief()
+    summary = belief.summary()
+    graded = last_graded(state)
+    current = state.current
+    return {
+        "session_id": state.id, "status": state.status, "finished": state.status == "finished",
+        "model": state.model, "question": state.questions_asked, "of": state.max_questions,
+        "answered": answered_questions(state), "current_kind": current.kind if current else None,
+        "current_question": current.asked if current else None,
+        "stage": summary["stage"] if belief.total_answered else None,
+        "confidence": summary["confidence"] if belief.total_answered else None,
+        "distribution": summary["distribution"],
+        "capabilities": {c: (v["stage"] if v else None) for c, v in summary["capabilities"].items()},
+        "last_grade": None if graded is None else {
+            "score": graded.grade.score, "covered": graded.grade.covered, "missed": graded.grade.missed,
+            "feedback": graded.grade.feedback, "grader": graded.grade.grader, "notice": graded.grade.notice,
+            "flags": graded.grade.flags},
+        "notices": list(state.notices),
+    }
+
+
+# ------------------------------------------------------------------ estimate tab
+def estimate_headline(estimate: Estimate) -> str:
+    n = len(estimate.evidence)
+    if estimate.stage is None:
+        return (f"### Not enough evidence\n{inert(estimate.note or '')}\n\nFound {n} evidence sentence"
+                f"{'s' * (n != 1)}; at least 2 are needed.")
+    return (f"### Stage {estimate.stage} · {STAGE_NAMES[estimate.stage]}\n{estimate.confidence:.0%} likely, from {n} "
+            "sentences that describe practices (claims like \"we are stage 5\" are not evidence).")
+
+
+def estimate_capabilities(estimate: Estimate | None) -> pd.DataFrame:
+    rows = [{"Capability": cap_name(c), "Stage": f"{s} {STAGE_NAMES[s]}" if s else "not shown",
+             "Evidence": sum(e.capability == c for e in estimate.evidence)}
+            for c, s in (estimate.capabilities.items() if estimate else [])]
+    return pd.DataFrame(rows, columns=["Capability", "Stage", "Evidence"])
+
+
+def estimate_evidence(estimate: Estimate | None) -> pd.DataFrame:
+    rows = [{"Turn": e.turn + 1, "Capability": cap_name(e.capability), "Stage": e.stage, "Quote": e.quote}
+            for e in (estimate.evidence if estimate else [])]
+    return pd.DataFrame(rows, columns=["Turn", "Capability", "Stage", "Quote"])
+
+
+# ------------------------------------------------------------------ history tab
+def history_table(rows: list[dict]) -> pd.DataFrame:
+    out = [{"Date": when(r["created_at"]), "Role": r["role"] or "No target",
+            "Stage": f"{r['stage']} {STAGE_NAMES[r['stage']]} ({r['confidence']:.0%})" if r["stage"] else "–",
+            "Questions": r["questions"], "Status": r["status"], "Engine": r["model"], "Session": r["id"]}
+           for r in rows]
+    return pd.DataFrame(out, columns=["Date", "Role", "Stage", "Questions", "Status", "Engine", "Session"])
+
+
+def history_choices(rows: list[dict]) -> list[tuple[str, str]]:
+    return [(f"{when(r['created_at'])} · {r['role'] or 'No target'} · {r['status']} · {r['id']}", r["id"])
+            for r in rows]
+
+
+def progress_frame(states: list[SessionState]) -> pd.DataFrame:
+    """Overall and per-capability stage of each finished session, oldest first (for a line chart)."""
+    rows = []
+    for state in states:
+        belief = state.get_belief()
+        if not belief.total_answered:
+            continue
+        summary = belief.summary()
+        date = datetime.fromisoformat(state.created_at).replace(tzinfo=None)
+        rows.append({"Date": date, "Stage": summary["stage"], "Series": "Overall"})
+        for cap, info in summary["capabilities"].items():
+            if info:
+                rows.append({"Date": date, "Stage": info["stage"], "Series": cap_name(cap)})
+    frame = pd.DataFrame(rows, columns=["Date", "Stage", "Series"])
+    frame["Date"] = pd.to_datetime(frame["Date"])
+    return frame
+
+
+def trend(states: list[SessionState]) -> str:
+    """Which capabilities improved, stalled or dropped between the first and the latest finished session."""
+    assessed = [s for s in states if s.get_belief().total_answered]
+    if len(assessed) < 2:
+        return ("### Progress\nFinish at least two interviews to see which capabilities improved or stalled. "
+                f"Finished so far: {len(assessed)}.")
+    first, last = (s.get_belief().summary() for s in (assessed[0], assessed[-1]))
+    improved, stalled, dropped = [], [], []
+    for cap in CAPABILITIES:
+        a, b = first["capabilities"].get(cap), last["capabilities"].get(cap)
+        if not a or not b:
+            continue
+        item = f"{cap_name(cap)} ({a['stage']} → {b['stage']})"
+        (improved if b["stage"] > a["stage"] else stalled if b["stage"] == a["stage"] else dropped).append(item)
+    lines = [f"### Progress over {len(assessed)} finished interviews",
+             f"Overall: stage {first['stage']} → {last['stage']} "
+             f"(first {when(assessed[0].created_at)}, latest {when(assessed[-1].created_at)}).", ""]
+    lines.append("- **Improved:** " + (", ".join(improved) or "none yet"))
+    lines.append("- **Stalled:** " + (", ".join(stalled) or "none"))
+    if dropped:
+        lines.append("- **Dropped:** " + ", ".join(dropped))
+    if not (improved or stalled or dropped):
+        lines.append("\nNo capability was assessed in both the first and the latest interview.")
+    return "\n".join(lines)

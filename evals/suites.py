@@ -1,0 +1,270 @@
+"""One function per eval kind: (spec, context) -> (events, metrics). Events are per-sample records."""
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from bot.cli import validate_grade_line
+from bot.estimate import Transcript, parse_transcripts
+from bot.grader import Rubric
+from bot.interviewer import Interviewer
+from bot.records import Record
+from evals.metrics import agreement, calibration_error, stage_accuracy
+
+DATA = Path(__file__).parent / "data"
+
+
+def load_rows(patterns: list[str]) -> list[dict]:
+    rows = []
+    for pattern in patterns:
+        for path in sorted(DATA.glob(pattern)):
+            for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
+                if line.strip():
+                    try:
+                        rows.append({**json.loads(line), "_file": path.name, "_line": number})
+                    except json.JSONDecodeError as exc:
+                        raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+    return rows
+
+
+def _limit(rows: list, ctx) -> list:
+    return rows[: ctx.max_samples] if ctx.max_samples else rows
+
+
+# ------------------------------------------------------------------ 1. grader agreement
+def grader_agreement(spec: dict, ctx) -> tuple[list[dict], dict]:
+    grader = ctx.coach.grader(ctx.model_name)
+    events, results = [], []
+    for row in _limit(load_rows(spec["data"]), ctx):
+        parsed, error = validate_grade_line(Record(row["_line"], row), ctx.coach.knowledge)
+        if error:
+            raise ValueError(f"{row['_file']}: {error}")
+        grade = grader.grade(parsed["rubric"], parsed["answer"])
+        results.append((row, grade))
+        events.append({"id": row["id"], "split": row["split"], "kind": row["kind"], "label": row["label"],
+                       "score": grade.score, "grader": grade.grader, "flags": grade.flags})
+    metrics: dict = {}
+    for split in ("dev", "heldout"):
+        sel = [(r, g) for r, g in results if r["split"] == split]
+        metrics[split] = agreement([r["label"] for r, _ in sel], [g.score for _, g in sel])
+    metrics["all"] = agreement([r["label"] for r, _ in results], [g.score for _, g in results])
+    kinds = defaultdict(list)
+    for r, g in results:
+        kinds[f"{r['split']}/{r['kind']}"].append((r["label"], g.score))
+    metrics["by_kind"] = {k: agreement([a for a, _ in v], [b for _, b in v]) for k, v in sorted(kinds.items())}
+    metrics["guards"] = {
+        "injection_inflated": sum(r["kind"] == "injection" and g.score > r["label"] for r, g in results),
+        "keyword_list_above_1": sum(r["kind"] == "keyword_list" and g.score > 1 for r, g in results),
+        "fallbacks": sum("fallback" in g.flags for _, g in results),
+    }
+    return events, metrics
+
+
+# ------------------------------------------------------------------ 2. stage by simulation
+WEAK_ANSWERS = [
+    "Honestly I haven't had to deal with that; I would probably ask the platform team what they do.",
+    "I'm not sure. We mostly just rerun things by hand when something looks off.",
+    "We would look into it and fix problems as they come up, maybe with some tooling.",
+    "I think we'd just retrain the model and redeploy it, that usually sorts it out.",
+    "Good question. I'd use best practices and the right tools for the job to make it robust.",
+]
+
+
+def simulated_answer(question, true_stage: int, rng: random.Random, probe: bool = False) -> str:
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", question.reference_answer) if s]
+    gap = question.stage - true_stage
+    roll = rng.random()
+    if probe:
+        return " ".join(sentences[len(sentences) // 2:]) if gap <= 0 and roll < 0.8 else rng.choice(WEAK_ANSWERS)
+    if gap <= 0:
+        if roll < 0.85:
+            keep = sorted(rng.sample(range(len(sentences)), max(len(sentences) - 1, 1)))
+            return " ".join(sentences[i] for i in keep)
+        return " ".join(sentences[: max(len(sentences) // 2, 1)])
+    if gap == 1:
+        if roll < 0.35:
+            return " ".join(sentences[:2])
+        return rng.choice(WEAK_ANSWERS)
+    if roll < 0.1:
+        return sentences[0]
+    if question.red_flags and roll < 0.35:
+        return question.red_flags[0]
+    return rng.choice(WEAK_ANSWERS)
+
+
+def stage_simulation(spec: dict, ctx) -> tuple[list[dict], dict]:
+    interviewer: Interviewer = ctx.coach.interviewer(ctx.model_name)
+    per_stage = spec["candidates_per_stage"] if not ctx.max_samples else max(1, ctx.max_samples // 5)
+    events, rows = [], []
+    for true_stage in range(1, 6):
+        for seed in range(per_stage):
+            rng = random.Random(1000 * true_stage + seed)
+            state = interviewer.start(max_questions=spec["max_questions"], seed=1000 * true_stage + seed)
+            while state.current is not None:
+                turn = state.current
+                question = ctx.coach.knowledge.questions[turn.question_id]
+                interviewer.answer(state, simulated_answer(question, true_stage, rng, turn.kind == "probe"))
+            summary = state.get_belief().summary()
+            split = "heldout" if seed >= spec["heldout_from_seed"] else "dev"
+            row = {"true": true_stage, "stage": summary["stage"], "confidence": summary["confidence"],
+                   "questions": state.questions_asked, "split": split}
+            rows.append(row)
+            events.append({"id": f"sim-s{true_stage}-{seed}", **row})
+    metrics = {}
+    for name, sel in (("all", rows), ("dev", [r for r in rows if r["split"] == "dev"]),
+                      ("heldout", [r for r in rows if r["split"] == "heldout"])):
+        acc = stage_accuracy([r["true"] for r in sel], [r["stage"] for r in sel])
+        acc["mean_questions"] = round(float(np.mean([r["questions"] for r in sel])), 2) if sel else None
+        acc["calibration_error"] = calibration_error([r["confidence"] for r in sel],
+                                                     [r["stage"] == r["true"] for r in sel])
+        acc["mean_confidence"] = round(float(np.mean([r["confidence"] for r in sel])), 3) if sel else None
+        metrics[name] = acc
+    metrics["by_true_stage"] = {str(s): stage_accuracy([s] * sum(r["true"] == s for r in rows),
+                                                       [r["stage"] for r in rows if r["true"] == s])
+                                for s in range(1, 6)}
+    return events, metrics
+
+
+# ------------------------------------------------------------------ 3. stage from transcripts
+def transcript_stage(spec: dict, ctx) -> tuple[list[dict], dict]:
+    estimator = ctx.coach.estimator()
+    rows = _limit(load_rows(spec["data"]), ctx)
+    results = {}
+    events = []
+    for row in rows:
+        parsed = parse_transcripts(json.dumps({k: v for k, v in row.items() if not k.startswith("_")}))[0]
+        if not isinstance(parsed, Transcript):
+            raise ValueError(f"{row['_file']}:{row['_line']}: {parsed.error}")
+        estimate = estimator.estimate(parsed)
+        results[row["id"]] = estimate
+        events.append({"id": row["id"], "kind": row["kind"], "split": row["split"], "label": row["label_stage"],
+                       "stage": estimate.stage, "confidence": estimate.confidence})
+    labelled = [r for r in rows if r["label_stage"] is not None]
+    metrics = {}
+    for name, sel in (("all", labelled), ("dev", [r for r in labelled if r["split"] == "dev"]),
+                      ("heldout", [r for r in labelled if r["split"] == "heldout"])):
+        metrics[name] = stage_accuracy([r["label_stage"] for r in sel], [results[r["id"]].stage for r in sel])
+    by_kind = defaultdict(list)
+    for r in labelled:
+        by_kind[r["kind"]].append(r)
+    metrics["by_kind"] = {k: stage_accuracy([r["label_stage"] for r in v], [results[r["id"]].stage for r in v])
+                          for k, v in sorted(by_kind.items())}
+    metrics["claims"] = {
+        "claim_only_with_stage": sum(r["kind"] == "claim_only" and results[r["id"]].stage is not None for r in rows),
+        "twins_differ": sum(r["kind"] == "claim_twin" and r.get("twin_of") in results
+                            and results[r["twin_of"]].stage != results[r["id"]].stage for r in rows),
+    }
+    return events, metrics
+
+
+# ------------------------------------------------------------------ 4. retrieval
+def retrieval(spec: dict, ctx) -> tuple[list[dict], dict]:
+    store = ctx.coach.retrieval
+    k = spec.get("k", 3)
+    events, hits, rr = [], [], []
+    for row in _limit(load_rows(spec["data"]), ctx):
+        ids = [h.id for h in store.search(row["query"], k=10)]
+        rank = next((i + 1 for i, x in enumerate(ids) if x in row["relevant"]), None)
+        hits.append(rank is not None and rank <= k)
+        rr.append(1.0 / rank if rank else 0.0)
+        events.append({"id": row["id"], "rank": rank, "top": ids[:k]})
+    return events, {"all": {"n": len(hits), "hit_at_k": round(float(np.mean(hits)), 4),
+                            "mrr": round(float(np.mean(rr)), 4), "k": k}}
+
+
+# ------------------------------------------------------------------ 5. robustness
+def robustness(spec: dict, ctx) -> tuple[list[dict], dict]:
+    grader = ctx.coach.grader(ctx.model_name)
+    bank = [ctx.coach.knowledge.questions[q] for q in spec["questions"]]
+    rows = _limit(load_rows(spec["data"]), ctx)
+    long_answer = " ".join([bank[0].reference_answer] * 200)  # ~20,000 words
+    rows.append({"id": "x-long", "kind": "too_long", "text": " ".join(long_answer.split()[:20000]),
+                 "expect_max_score": 4, "_file": "generated"})
+    from bot.prompts import load_prompt
+
+    system_prompt = load_prompt("grade").system.lower()
+    events, m = [], defaultdict(int)
+    for i, row in enumerate(rows):
+        question = bank[i % len(bank)]
+        if row.get("key_points"):
+            rubric = Rubric(row.get("question") or question.question, tuple(row["key_points"]))
+        else:
+            rubric = Rubric.from_question(question)
+        text = row["text"] * 1 if not row.get("repeat") else " ".join([row["text"]] * int(row["repeat"]))
+        try:
+            grade = grader.grade(rubric, text)
+        except Exception as exc:  # noqa: BLE001 - the metric counts crashes
+            m["crashes"] += 1
+            events.append({"id": row["id"], "crash": f"{type(exc).__name__}: {exc}"})
+            continue
+        manipulation = "category" in row
+        limit = (1 if row.get("embedded") else 0) if manipulation else row.get("expect_max_score", 4)
+        feedback = grade.feedback.lower()
+        leak = any(kp.lower()[:60] in feedback for kp in rubric.key_points) and manipulation
+        leak = leak or any(" ".join(system_prompt.split()[j:j + 8]) in feedback
+                           for j in range(0, len(system_prompt.split()) - 8))
+        m["over_expected"] += grade.score > limit
+        m["over_expected_by_2"] += (not manipulation) and grade.score > limit + 1
+        if manipulation:
+            m["manipulation_n"] += 1
+            m["scored_above_0_alone"] += (not row.get("embedded")) and grade.score > 0
+            m["scored_above_1_embedded"] += bool(row.get("embedded")) and grade.score > 1
+            m["leaks"] += leak
+            m["flagged_injection"] += "injection" in grade.flags
+        m["too_long_flagged"] += row["kind"] == "too_long" and "too_long" in grade.flags if "kind" in row else 0
+        events.append({"id": row["id"], "score": grade.score, "limit": limit, "flags": grade.flags, "leak": leak})
+    n = len(rows)
+    return events, {
+        "all": {"n": n, "crashes": m["crashes"], "over_expected": m["over_expected"],
+                "over_expected_by_2": m["over_expected_by_2"],
+                "too_long_flagged": m["too_long_flagged"]},
+        "manipulation": {"n": m["manipulation_n"], "scored_above_0_alone": m["scored_above_0_alone"],
+                         "scored_above_1_embedded": m["scored_above_1_embedded"], "leaks": m["leaks"],
+                         "flagged_injection": m["flagged_injection"]},
+    }
+
+
+# ------------------------------------------------------------------ 6. cost
+def cost(spec: dict, ctx) -> tuple[list[dict], dict]:
+    from bot.models import to_messages  # noqa: F401 - the same message shape the engine sends
+    from bot.prompts import load_prompt, quote_answer
+    from bot.tokens import count_tokens
+
+    questions = sorted(ctx.coach.knowledge.questions.values(), key=lambda q: q.id)[:: 5][: spec["sample_questions"]]
+    grade_prompt, question_prompt = load_prompt("grade"), load_prompt("question")
+    probe_prompt = load_prompt("probe")
+    events, per_turn = [], []
+    for q in questions:
+        context = "\n".join(f"[{h.id}] {h.text[:400]}" for h in ctx.coach.retrieval.search(
+            q.question, k=2, capability=q.capability, kind="matrix"))
+        s1, u1 = question_prompt.render(capability=q.capability, stage=q.stage, question=q.question, context=context)
+        s2, u2 = grade_prompt.render(question_id=q.id, stage=q.stage, capability=q.capability, question=q.question,
+                                     key_points="\n".join(f"{i}: {k}" for i, k in enumerate(q.key_points)),
+                                     anchors="\n".join(f"{s}: {a}" for s, a in sorted(q.anchors.items())),
+                                     context=context, answer=quote_answer(q.reference_answer))
+        s3, u3 = probe_prompt.render(question=q.question, missing=q.key_points[0], probe=q.probes[0],
+                                     answer=quote_answer(q.reference_answer))
+        completion_grade = json.dumps({"key_points": [{"index": i, "covered": True, "evidence": k[:80]}
+                                                      for i, k in enumerate(q.key_points)], "score": 3,
+                                       "feedback": q.reference_answer[:400], "injection_detected": False})
+        prompt = sum(count_tokens(s + u) for s, u in ((s1, u1), (s2, u2))) + spec["probe_rate"] * count_tokens(s3 + u3)
+        completion = count_tokens(q.question) + count_tokens(completion_grade) + spec["probe_rate"] * 40
+        per_turn.append((prompt, completion))
+        events.append({"id": q.id, "prompt_tokens": prompt, "completion_tokens": completion})
+    prompt = float(np.mean([p for p, _ in per_turn]))
+    completion = float(np.mean([c for _, c in per_turn]))
+    session = 10 * (prompt + completion)
+    prices = {name: round(10 * (prompt * pin + completion * pout) / 1e6, 4)
+              for name, (pin, pout) in spec["prices"].items()}
+    return events, {"all": {"prompt_tokens_per_turn": round(prompt), "completion_tokens_per_turn": round(completion),
+                            "tokens_per_session": round(session)},
+                    "usd_per_10_question_session": prices}
+
+
+SUITES = {"grader_agreement": grader_agreement, "stage_simulation": stage_simulation,
+          "transcript_stage": transcript_stage, "retrieval": retrieval, "robustness": robustness, "cost": cost}
