@@ -221,7 +221,7 @@ def _kind(exc: Exception) -> str:
         return "rate_limit"
     if "Connection" in name:
         return "connection"
-    if "Status" in name or "Server" in name or "Internal" in name:
+    if "Status" in type(exc).__name__ or "Server" in name or "Internal" in name:
         return "server"
     return "error"
 

