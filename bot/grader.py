@@ -20,6 +20,9 @@ from bot.schemas import Grade, LLMGrade, Question
 from bot.tokens import truncate_to_tokens
 
 
+CLAUSE_SPLIT = re.compile(r",\s+(?:and\s+)?|\s+and\s+(?=\w+\s)|:\s+|\s+-\s+")
+
+
 @dataclass(frozen=True)
 class Rubric:
     question: str
@@ -91,7 +94,8 @@ class Grader:
 
     def coverage(self, rubric: Rubric, sentences: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Best similarity of each key point to any sentence or pair of adjacent sentences, and the argmax."""
-        windows = sentences + [f"{a} {b}" for a, b in zip(sentences, sentences[1:])]
+        clauses = [c for s in sentences for c in CLAUSE_SPLIT.split(s) if len(c.split()) >= 4 and c != s]
+        windows = sentences + [f"{a} {b}" for a, b in zip(sentences, sentences[1:])] + clauses
         embedder = get_embedder()
         sims = embedder.embed(windows) @ embedder.embed(list(rubric.key_points)).T
         return sims.max(axis=0), sims.argmax(axis=0), windows
@@ -128,8 +132,8 @@ class Grader:
             score = min(score, 1)
         if "red_flag" in flags:
             score = max(score - 1, 0)
-        if "injection" in flags:  # trying to instruct the grader costs a point, so it can never pay off
-            score = max(score - 1, 0)
+        if "injection" in flags:  # an answer that tries to instruct the grader earns nothing: it can never pay off
+            score = 0
         covered = [i for i, c in enumerate(credit) if c >= 1.0]
         missed = [i for i in range(len(rubric.key_points)) if i not in covered]
         evidence = {i: _short(windows[where[i]], 200) for i in covered}
@@ -143,8 +147,8 @@ class Grader:
         genuine attempt: an answer that earned nothing, or tried to instruct the grader, gets guidance instead."""
         parts = []
         if "injection" in flags:
-            parts.append("Parts of your answer addressed the grader instead of the question; they were ignored "
-                         "and earn nothing.")
+            parts.append("Your answer tried to instruct the grader, so it earns no credit. Answer the question "
+                         "itself and every genuine point counts.")
         if "keyword_list" in flags:
             parts.append("You listed terms without explaining them; say what you would do with each tool and why.")
         if "red_flag" in flags:
@@ -209,23 +213,32 @@ class Grader:
         if "keyword_list" in flags:
             ceiling = min(ceiling, 1)
         if "injection" in flags:
-            ceiling = max(ceiling - 1, 0) if inspection.content else 0
+            ceiling = 0
         score = min(reply.score, ceiling)
         feedback = reply.feedback.strip()
-        if _leaks(feedback, prompt.system) or ("injection" in flags and _mentions_key_points(feedback, rubric)):
-            feedback = offline.feedback
+        if "injection" in flags or _leaks(feedback, prompt.system):
+            feedback = offline.feedback  # a fooled model's praise, or leaked instructions, never reach the user
         return Grade(score=score, covered=covered, missed=[i for i in range(n) if i not in covered],
                      evidence=evidence, flags=flags, feedback=feedback, grader=self.model.name,
                      citations=offline.citations)
 
 
 def _quoted(quote: str, genuine: str) -> bool:
-    quote = re.sub(r"\s+", " ", quote)
-    genuine = re.sub(r"\s+", " ", genuine)
-    if quote in genuine:
+    """The quote is the candidate's own words: verbatim, or (allowing small edits) a run of at least five
+    consecutive words of the answer covering most of the quote."""
+    q, g = words(quote.lower()), words(genuine.lower())
+    if not q:
+        return False
+    text = " " + " ".join(g) + " "
+    if " " + " ".join(q) + " " in text:
         return True
-    tokens = quote.split()
-    return len(tokens) >= 3 and sum(t in genuine for t in tokens) / len(tokens) >= 0.8
+    longest, run = 0, 5
+    for start in range(len(q)):
+        for end in range(len(q), start + longest, -1):
+            if " " + " ".join(q[start:end]) + " " in text:
+                longest = end - start
+                break
+    return longest >= min(run, len(q)) and longest / len(q) >= 0.6
 
 
 def _leaks(feedback: str, system: str) -> bool:
@@ -234,6 +247,3 @@ def _leaks(feedback: str, system: str) -> bool:
     return any(" ".join(tokens[i : i + 8]) in low for i in range(0, max(len(tokens) - 8, 0)))
 
 
-def _mentions_key_points(feedback: str, rubric: Rubric) -> bool:
-    low = feedback.lower()
-    return any(kp.lower()[:60] in low for kp in rubric.key_points)

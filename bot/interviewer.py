@@ -96,6 +96,7 @@ class Interviewer:
             raise ValueError("there is no open question: start a new interview or resume an active one")
         question = self.knowledge.questions[turn.question_id]
         rubric = Rubric.from_question(question)
+        before = len(state.notices)
         turn.answer, turn.answered_at = text, now()
         if turn.kind == "probe":
             original = self._main_turn(state, turn.question_id)
@@ -107,10 +108,10 @@ class Interviewer:
             turn.grade = self.grader.grade(rubric, text, hinted=turn.hinted)
             if 1 <= turn.grade.score <= 2 and question.probes and "injection" not in turn.grade.flags:
                 self._ask_probe(state, question, turn)
-                return self._result(state, turn.grade)
+                return self._result(state, turn.grade, before)
             self._update(state, question, turn.grade.score, hinted=turn.hinted)
         self._advance(state)
-        return self._result(state, turn.grade)
+        return self._result(state, turn.grade, before)
 
     def skip(self, state: SessionState) -> TurnResult:
         turn = state.current
@@ -159,10 +160,11 @@ class Interviewer:
         if not self._ask_next(state):
             state.status = "finished"
 
-    def _result(self, state: SessionState, grade: Grade | None) -> TurnResult:
+    def _result(self, state: SessionState, grade: Grade | None, notices_before: int = 0) -> TurnResult:
         nxt = state.current
+        notices = ([grade.notice] if grade and grade.notice else []) + state.notices[notices_before:]
         return TurnResult(grade=grade, next_question=nxt.asked if nxt else None, finished=state.status == "finished",
-                          notice=grade.notice if grade else None)
+                          notice=" ".join(dict.fromkeys(notices)) or None)
 
     def next_question(self, state: SessionState) -> Question | None:
         """The unasked question that best separates the likely stages, balancing capabilities."""
@@ -193,7 +195,8 @@ class Interviewer:
             system, user = load_prompt("probe").render(question=question.question, missing=missing, probe=probe,
                                                        answer=quote_answer(turn.answer or ""))
             try:
-                probe = self.model.structured(to_messages(system, user), LLMQuestion, step="probe").text
+                probe = _safe(self.model.structured(to_messages(system, user), LLMQuestion, step="probe").text,
+                              question)
             except LLMError as exc:
                 state.notices.append(f"The {self.model.name} model was unavailable ({exc.kind}); "
                                      "the bank's follow-up was used.")
@@ -209,8 +212,19 @@ class Interviewer:
         system, user = load_prompt("question").render(capability=question.capability, stage=question.stage,
                                                       question=question.question, context=context or "(none)")
         try:
-            return self.model.structured(to_messages(system, user), LLMQuestion, step="question").text
+            return _safe(self.model.structured(to_messages(system, user), LLMQuestion, step="question").text,
+                         question)
         except LLMError as exc:
             state.notices.append(f"The {self.model.name} model was unavailable ({exc.kind}); "
                                  "the bank's wording was used.")
             return question.question
+
+
+def _safe(text: str, question: Question) -> str:
+    """A model's wording must not give the rubric away before the candidate answers."""
+    low = " ".join(text.lower().split())
+    for point in question.key_points:
+        tokens = point.lower().split()
+        if any(" ".join(tokens[i : i + 6]) in low for i in range(max(len(tokens) - 5, 1))):
+            raise LLMError("the model's wording revealed a key point", kind="leak")
+    return text

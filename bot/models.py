@@ -9,6 +9,7 @@ import collections
 import concurrent.futures
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -125,12 +126,13 @@ class Model:
             raise TypeError(f"model {self.name!r} is not scriptable; use get_model('fake')")
         self.chat.enqueue(*replies)
 
-    def _deadline(self, fn, step: str):
+    def _deadline(self, fn, step: str, ends_at: float | None = None):
         """Run one call with a hard deadline: no step waits longer than the configured timeout."""
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llm-{step}")
         future = pool.submit(fn)
+        remaining = self.settings.llm_timeout if ends_at is None else max(ends_at - time.monotonic(), 0.01)
         try:
-            return future.result(timeout=self.settings.llm_timeout)
+            return future.result(timeout=remaining)
         except concurrent.futures.TimeoutError:
             raise LLMError(f"{self.name} did not answer within {self.settings.llm_timeout:g} s", kind="timeout")
         except LLMError:
@@ -148,8 +150,9 @@ class Model:
             "structured_method", "function_calling"), include_raw=True)
         attempts: list[str] = []
         conversation = list(messages)
+        ends_at = time.monotonic() + self.settings.llm_timeout  # the re-ask shares the step's time budget
         for attempt in range(2):
-            result = self._deadline(lambda: runnable.invoke(conversation), step)
+            result = self._deadline(lambda: runnable.invoke(conversation), step, ends_at)
             raw: AIMessage = result["raw"]
             self._count(step, conversation, raw)
             finish = (raw.response_metadata or {}).get("finish_reason")
@@ -265,7 +268,9 @@ def _openai_chat(model_name: str, settings: Settings) -> BaseChatModel:
         model=model_name,
         api_key=settings.openai_api_key or "not-needed",
         base_url=settings.openai_base_url,
-        timeout=settings.llm_timeout,
+        # Each HTTP attempt gets a share of the step's budget, so client retries end inside the step deadline
+        # and no request outlives its step by more than that share.
+        timeout=settings.llm_timeout / (settings.llm_retries + 1),
         max_retries=settings.llm_retries,
         temperature=0,
     )

@@ -11,7 +11,7 @@ from bot.guards import clean_text
 
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 ANSWER_FENCE = re.compile(r"<<<\s*ANSWER|ANSWER\s*>>>", re.IGNORECASE)
-FENCE_MARKS = re.compile(r"(?:[<>]\s*){3,}")
+FENCE_MARKS = re.compile(r"[<>](?:\s*[<>]){2,}")
 
 
 class PromptError(ValueError):

@@ -18,6 +18,7 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
@@ -37,6 +38,8 @@ MAX_ANSWER_CHARS = 20_000
 STREAM_FRAMES = 10       # the next question appears in about this many steps
 STREAM_DELAY = 0.02      # seconds between steps
 STORAGE_KEY = "mlops-coach-session"
+FORMAT_HELP = ("\n\nGive JSON (`{\"turns\": [{\"question\": …, \"answer\": …}]}`), JSON Lines of such objects, or "
+               "plain text with `Q:`/`A:` (or `Interviewer:`/`Candidate:`) lines.")
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate",
                        font=["ui-sans-serif", "system-ui", "sans-serif"],
                        font_mono=["ui-monospace", "SFMono-Regular", "Consolas", "monospace"])
@@ -44,11 +47,11 @@ CSS = """
 .gradio-container { max-width: 1280px !important; margin: 0 auto !important; }
 #header h1 { margin: 0.25rem 0 0; }
 #header p { margin: 0.25rem 0 0.5rem; opacity: 0.8; }
-.badge blockquote { border-left: 4px solid #f59e0b; background: rgba(245, 158, 11, 0.12);
+.notice blockquote { border-left: 4px solid #f59e0b; background: rgba(245, 158, 11, 0.12);
                     padding: 0.35rem 0.75rem; margin: 0.5rem 0 0; border-radius: 6px; }
 .panel { padding: 0.25rem 0.5rem; }
 #report { padding: 1rem 1.5rem; }
-#chat button[aria-label="Clear"] { display: none; }
+#chat button[aria-label="Clear"], #downloads button[aria-label="Remove this file"] { display: none; }
 """
 EXAMPLE_TRANSCRIPT = """Interviewer: How do you version your models and data?
 Candidate: Every training run is tracked in MLflow with the git commit, the DVC hash of the dataset and the \
@@ -153,8 +156,11 @@ class CoachUI:
         shutil.copyfile(json_path, files[1])
         return files[0].read_text(encoding="utf-8"), [str(f) for f in files]
 
-    def render(self, state: SessionState | None, answer: str = "") -> tuple:
-        """Every interview output, rebuilt from the saved state (order: see build_app's `interview_outputs`)."""
+    def render(self, state: SessionState | None, answer: str | None = "", typing: bool = True) -> tuple:
+        """Every interview output, rebuilt from the saved state (order: see `_layout`'s `interview_outputs`).
+
+        `answer` None leaves the answer box's text alone; `typing` False locks the box (while a question streams).
+        """
         active = state is not None and state.status == "active"
         finished = state is not None and state.status == "finished"
         report, files = self._report_files(state) if finished else ("", None)
@@ -164,23 +170,29 @@ class CoachUI:
                 views.badge(state, self.default_model), views.progress(state), views.stage_headline(state),
                 views.stage_frame(state), views.capability_frame(state), views.grade_panel(state, self.knowledge),
                 gr.Column(visible=finished), report, files,
-                gr.Textbox(value=answer, interactive=active, placeholder=placeholder),
+                gr.Textbox(interactive=active and typing, placeholder=placeholder,
+                           **({} if answer is None else {"value": answer})),
                 gr.Accordion(open=state is None), views.status(state))
 
     def _stream(self, state: SessionState):
-        """Yield the view with the newest question appearing progressively, then the final view."""
-        final = self.render(state)
+        """Yield the view with the newest question appearing progressively, then the final view.
+
+        The answer box is cleared and locked in the first frame and unlocked (text untouched) in the last, so
+        nothing typed after the question appeared is wiped.
+        """
+        first, final = self.render(state, typing=False), self.render(state, answer=None)
         chat = final[1]
-        if state.current is not None and chat and chat[-1]["role"] == "assistant":
-            head, _, body = chat[-1]["content"].partition("\n\n")
-            words = body.split(" ")
-            step = max(1, len(words) // STREAM_FRAMES)
-            for count, cut in enumerate(range(step, len(words), step)):
-                partial = chat[:-1] + [{"role": "assistant", "content": f"{head}\n\n{' '.join(words[:cut])} ▍"}]
-                frame = (final[:1] + (partial,) + final[2:]) if count == 0 else \
-                    tuple(partial if i == 1 else gr.skip() for i in range(len(final)))
-                yield frame
-                time.sleep(STREAM_DELAY)
+        if state.current is None or not chat[-1]["content"].startswith("**"):  # no new question to stream
+            yield self.render(state)
+            return
+        head, _, body = chat[-1]["content"].partition("\n\n")
+        words = body.split(" ")
+        step = max(1, len(words) // STREAM_FRAMES)
+        for count, cut in enumerate(range(step, len(words), step) or [len(words)]):
+            partial = chat[:-1] + [{"role": "assistant", "content": f"{head}\n\n{' '.join(words[:cut])} ▍"}]
+            yield (first[:1] + (partial,) + first[2:]) if count == 0 else \
+                tuple(partial if i == 1 else gr.skip() for i in range(len(final)))
+            time.sleep(STREAM_DELAY)
         yield final
 
     # ------------------------------------------------------------------ interview
@@ -278,26 +290,27 @@ class CoachUI:
         return text
 
     def estimate(self, text: str | None, file: str | None) -> tuple:
+        """Stage from a pasted or uploaded conversation; problems come back as a message, never a traceback."""
         empty = (views.distribution_frame(None), views.estimate_capabilities(None), views.estimate_evidence(None))
+
+        def problem(title: str, lines: list[str], extra: str = "") -> tuple:
+            return (f"### {title}\n{views.warning_block(lines)}{extra}", *empty, {"errors": lines})
+
         try:
             source = self._read_estimate_input(text, file)
         except (OSError, ValueError) as exc:
-            return (f"### Could not read the input\n{views.warning_block([str(exc)])}", *empty, {"error": str(exc)})
-        items = parse_transcripts(source)
-        transcripts = [i for i in items if isinstance(i, Transcript)]
-        errors = [i.error for i in items if not isinstance(i, Transcript)]
-        if not transcripts:
-            return ("### The input is not a transcript we can read\n" + views.warning_block(errors) +
-                    "\n\nGive JSON (`{\"turns\": [{\"question\": …, \"answer\": …}]}`), JSON Lines of such objects, "
-                    "or plain text with `Q:`/`A:` (or `Interviewer:`/`Candidate:`) lines.", *empty,
-                    {"errors": errors})
+            return problem("Could not read the input", [str(exc)])
         try:
+            items = parse_transcripts(source)
+            transcripts = [i for i in items if isinstance(i, Transcript)]
+            errors = [i.error for i in items if not isinstance(i, Transcript)]
+            if not transcripts:
+                return problem("The input is not a transcript we can read", errors, FORMAT_HELP)
             estimator = self.coach.estimator()
             results = [estimator.estimate(t) for t in transcripts]
         except Exception:
             log.exception("estimate failed")
-            return ("### The estimate failed unexpectedly\nPlease try again; the error was logged.", *empty,
-                    {"error": "internal error"})
+            return problem("The estimate failed unexpectedly", ["Please try again; the error was logged."])
         first = results[0]
         text_out = views.estimate_headline(first)
         if len(results) > 1:
@@ -323,8 +336,9 @@ class CoachUI:
     def history(self) -> tuple:
         rows = self.coach.sessions.list()
         states = self._finished_states(rows)
+        frame = views.progress_frame(states)
         return (views.history_table(rows), gr.Dropdown(choices=views.history_choices(rows), value=None),
-                views.progress_frame(states), views.trend(states))
+                gr.LinePlot(frame, visible=frame["Date"].nunique() >= 2), views.trend(states))
 
     def session_view(self, session_id: str | None) -> tuple:
         if not session_id:
@@ -337,129 +351,140 @@ class CoachUI:
         return markdown, gr.Button(visible=state.status == "active")
 
 
+def _interview_tab(ui: CoachUI) -> SimpleNamespace:
+    c = SimpleNamespace()
+    with gr.Accordion("Interview setup", open=True) as c.setup:
+        with gr.Row():
+            c.role = gr.Dropdown([NO_TARGET, *ROLE_STAGES], value=NO_TARGET, label="Target role", elem_id="role",
+                                 info="Sets the starting guess only; your answers decide the stage.")
+            c.model = gr.Dropdown(ui.models, value=ui.default_model, label="Engine", elem_id="model",
+                                  info="offline runs on this machine; OpenAI needs OPENAI_API_KEY.")
+            c.n_questions = gr.Slider(3, 15, value=8, step=1, label="Number of questions", elem_id="n-questions",
+                                      info="It may stop earlier once the estimate is confident.")
+        with gr.Row(equal_height=True):
+            c.capabilities = gr.CheckboxGroup([(views.cap_name(k), k) for k in CAPABILITIES],
+                                              value=list(CAPABILITIES), label="Capabilities to practise",
+                                              scale=4, elem_id="capabilities")
+            c.start = gr.Button("Start interview", variant="primary", scale=1, min_width=160, elem_id="start")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            c.chat = gr.Chatbot(views.chat_messages(None, ui.knowledge), label="Interview", show_label=False,
+                                height=540, feedback_options=None, buttons=["copy_all"],
+                                group_consecutive_messages=False, sanitize_html=True, elem_id="chat")
+            with gr.Row(equal_height=True):
+                c.answer = gr.Textbox(label="Your answer", show_label=False, lines=3, max_lines=12, scale=6,
+                                      max_length=MAX_ANSWER_CHARS, interactive=False,
+                                      placeholder="Click Start interview to begin.", elem_id="answer")
+                c.submit = gr.Button("Submit", variant="primary", scale=1, min_width=110, elem_id="submit")
+            with gr.Row():
+                c.hint = gr.Button("Hint", size="sm", elem_id="hint")
+                c.skip = gr.Button("Skip", size="sm", elem_id="skip")
+                c.finish = gr.Button("Finish now", size="sm", elem_id="finish")
+                c.new = gr.Button("New interview", size="sm", elem_id="new")
+        with gr.Column(scale=2, elem_classes="panel"):
+            c.badge = gr.Markdown(views.badge(None, ui.default_model), label="engine", elem_classes="notice",
+                                  elem_id="badge")
+            c.progress = gr.Markdown(views.progress(None), label="progress", elem_id="progress")
+            c.stage = gr.Markdown(views.stage_headline(None), label="stage", elem_id="stage")
+            c.stage_plot = gr.BarPlot(views.stage_frame(None), x="Stage", y="Probability", y_lim=[0, 1],
+                                      sort=views.STAGE_LABELS, height=230, label="Stage probabilities",
+                                      show_label=False, elem_id="stage-plot")
+            gr.Markdown("**Stage by capability** (0 = not assessed yet)")
+            c.cap_plot = gr.BarPlot(views.capability_frame(None), x="Capability", y="Stage", y_lim=[0, 5],
+                                    sort=views.CAP_ORDER, tooltip=["Capability", "Stage", "Answers"], height=230,
+                                    label="Stage by capability", show_label=False, elem_id="cap-plot")
+            c.grade = gr.Markdown(views.grade_panel(None, ui.knowledge), label="last grade", elem_id="grade")
+    with gr.Column(visible=False, elem_id="report-box") as c.report_box:
+        c.downloads = gr.File(label="Download: report (Markdown) and transcript (JSON)", file_count="multiple",
+                              interactive=False, elem_id="downloads")
+        c.report = gr.Markdown(label="report", container=True, elem_id="report")
+    c.status = gr.JSON(label="status", visible=False)
+    return c
+
+
+def _estimate_tab() -> SimpleNamespace:
+    c = SimpleNamespace()
+    gr.Markdown("Paste a conversation or upload a file (JSON, JSON Lines or `Q:`/`A:` text) to estimate a stage "
+                "from the practices it describes.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            c.text = gr.Textbox(label="Conversation", lines=12, max_lines=24, elem_id="est-text",
+                                placeholder="Interviewer: How do you version models?\n"
+                                            "Candidate: Every model is registered with …")
+            c.file = gr.File(label="…or upload a file", file_types=[".json", ".jsonl", ".txt"], type="filepath",
+                             height=150, elem_id="est-file")
+            with gr.Row():
+                c.example = gr.Button("Load an example", size="sm")
+                c.run = gr.Button("Estimate", variant="primary", elem_id="estimate")
+        with gr.Column(scale=1):
+            c.result = gr.Markdown("### Result\nThe estimated stage appears here.", label="result",
+                                   elem_classes="notice", elem_id="est-result")
+            c.plot = gr.BarPlot(views.distribution_frame(None), x="Stage", y="Probability", y_lim=[0, 1],
+                                sort=views.STAGE_LABELS, height=230, label="Stage probabilities", show_label=False)
+            c.caps = gr.Dataframe(views.estimate_capabilities(None), label="By capability", interactive=False)
+    c.evidence = gr.Dataframe(views.estimate_evidence(None), label="Evidence quotes", wrap=True, interactive=False,
+                              column_widths=["8%", "17%", "8%", "67%"])
+    c.details = gr.JSON(label="details", visible=False)
+    return c
+
+
+def _history_tab() -> SimpleNamespace:
+    c = SimpleNamespace()
+    with gr.Row():
+        gr.Markdown("Your past interviews in this coach's store, newest first.")
+        c.refresh = gr.Button("Refresh", size="sm", scale=0, min_width=100)
+    c.table = gr.Dataframe(views.history_table([]), label="Sessions", interactive=False, max_height=300,
+                           elem_id="history-table")
+    c.trend = gr.Markdown(views.trend([]), label="trend", elem_id="trend")
+    c.plot = gr.LinePlot(views.progress_frame([]), x="Date", y="Stage", color="Series", y_lim=[0, 5], height=280,
+                         label="Stage over time", show_label=False, visible=False, elem_id="progress-plot")
+    with gr.Row(equal_height=True):
+        c.pick = gr.Dropdown([], label="Open a session", scale=4, allow_custom_value=True, elem_id="pick")
+        c.resume = gr.Button("Resume this interview", variant="primary", visible=False, scale=1)
+    c.report = gr.Markdown(label="session report", container=True)
+    return c
+
+
 def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
-    cap_choices = [(views.cap_name(c), c) for c in CAPABILITIES]
     with CoachBlocks(title="MLOps Interview Coach", analytics_enabled=False) as demo:
-        session = gr.State(None)
-        remembered = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=secret)
+        session = gr.State(None)  # this browser tab's session id; everything else is in the store
+        remembered = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=secret)  # survives a refresh
         gr.Markdown("# MLOps Interview Coach\nPractise a mock MLOps interview: every answer is graded against a "
                     "rubric and your maturity stage (1 Ad-hoc → 5 Optimized) is updated as you go. Runs offline "
                     "by default.", elem_id="header")
         with gr.Tabs() as tabs:
             with gr.Tab("Interview", id="interview"):
-                with gr.Accordion("Interview setup", open=True) as setup:
-                    with gr.Row():
-                        role = gr.Dropdown([NO_TARGET, *ROLE_STAGES], value=NO_TARGET, label="Target role", elem_id="role",
-                                           info="Sets the starting guess only; your answers decide the stage.")
-                        model = gr.Dropdown(ui.models, value=ui.default_model, label="Engine", elem_id="model",
-                                            info="offline runs on this machine; OpenAI needs OPENAI_API_KEY.")
-                        n_questions = gr.Slider(3, 15, value=8, step=1, label="Number of questions", elem_id="n-questions",
-                                                info="It may stop earlier once the estimate is confident.")
-                    with gr.Row(equal_height=True):
-                        capabilities = gr.CheckboxGroup(cap_choices, value=list(CAPABILITIES), scale=4,
-                                                        label="Capabilities to practise", elem_id="capabilities")
-                        start_btn = gr.Button("Start interview", variant="primary", scale=1, min_width=160, elem_id="start")
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3):
-                        chatbot = gr.Chatbot(value=views.chat_messages(None, ui.knowledge), height=540,
-                                             show_label=False, label="Interview", feedback_options=None, buttons=["copy_all"],
-                                             group_consecutive_messages=False,
-                                             sanitize_html=True, elem_id="chat")
-                        with gr.Row(equal_height=True):
-                            answer_box = gr.Textbox(label="Your answer", show_label=False, lines=3, max_lines=12, scale=6,
-                                                    max_length=MAX_ANSWER_CHARS, interactive=False,
-                                                    placeholder="Click Start interview to begin.",
-                                                    elem_id="answer")
-                            submit_btn = gr.Button("Submit", variant="primary", scale=1, min_width=110,
-                                                   elem_id="submit")
-                        with gr.Row():
-                            hint_btn = gr.Button("Hint", size="sm")
-                            skip_btn = gr.Button("Skip", size="sm")
-                            finish_btn = gr.Button("Finish now", size="sm", elem_id="finish")
-                            new_btn = gr.Button("New interview", size="sm")
-                    with gr.Column(scale=2, elem_classes="panel"):
-                        badge = gr.Markdown(views.badge(None, ui.default_model), label="engine", elem_classes="badge",
-                                            elem_id="badge")
-                        progress = gr.Markdown(views.progress(None), label="progress", elem_id="progress")
-                        stage_md = gr.Markdown(views.stage_headline(None), label="stage", elem_id="stage")
-                        stage_plot = gr.BarPlot(views.stage_frame(None), x="Stage", y="Probability",
-                                                y_lim=[0, 1], height=240, label="Stage probabilities",
-                                                sort=views.STAGE_LABELS, elem_id="stage-plot")
-                        cap_plot = gr.BarPlot(views.capability_frame(None), x="Capability", y="Stage",
-                                              y_lim=[0, 5], height=240, label="Stage by capability (0 = not yet "
-                                              "assessed)", tooltip=["Capability", "Stage", "Answers"],
-                                              sort=views.CAP_ORDER,
-                                              elem_id="cap-plot")
-                        grade_md = gr.Markdown(views.grade_panel(None, ui.knowledge), label="last grade", elem_id="grade")
-                with gr.Column(visible=False, elem_id="report-box") as report_box:
-                    downloads = gr.File(label="Download: report (Markdown) and transcript (JSON)",
-                                        file_count="multiple", interactive=False, elem_id="downloads")
-                    report_md = gr.Markdown(label="report", container=True, elem_id="report")
-                status = gr.JSON(label="status", visible=False)
+                iv = _interview_tab(ui)
             with gr.Tab("Estimate", id="estimate"):
-                gr.Markdown("Paste a conversation or upload a file (JSON, JSON Lines or `Q:`/`A:` text) to estimate "
-                            "a stage from the practices it describes.")
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=1):
-                        est_text = gr.Textbox(label="Conversation", lines=12, max_lines=24, elem_id="est-text",
-                                              placeholder="Interviewer: How do you version models?\n"
-                                                          "Candidate: Every model is registered with …")
-                        est_file = gr.File(label="…or upload a file", file_types=[".json", ".jsonl", ".txt"],
-                                           type="filepath", height=110)
-                        with gr.Row():
-                            example_btn = gr.Button("Load an example", size="sm")
-                            est_btn = gr.Button("Estimate", variant="primary")
-                    with gr.Column(scale=1):
-                        est_md = gr.Markdown("### Result\nThe estimated stage appears here.", label="result",
-                                             elem_id="est-result")
-                        est_plot = gr.BarPlot(views.distribution_frame(None), x="Stage", y="Probability",
-                                              y_lim=[0, 1], height=210, label="Stage probabilities")
-                        est_caps = gr.Dataframe(views.estimate_capabilities(None), label="By capability",
-                                                interactive=False)
-                est_evidence = gr.Dataframe(views.estimate_evidence(None), label="Evidence quotes", wrap=True,
-                                            interactive=False, column_widths=["8%", "17%", "8%", "67%"])
-                est_json = gr.JSON(label="details", visible=False)
+                est = _estimate_tab()
             with gr.Tab("History", id="history") as history_tab:
-                with gr.Row():
-                    gr.Markdown("Your past interviews in this coach's store (newest first).")
-                    refresh_btn = gr.Button("Refresh", size="sm", scale=0, min_width=100)
-                hist_table = gr.Dataframe(views.history_table([]), label="Sessions", interactive=False,
-                                          max_height=300, elem_id="history-table")
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3):
-                        hist_plot = gr.LinePlot(views.progress_frame([]), x="Date", y="Stage", color="Series",
-                                                y_lim=[0, 5], height=260, label="Stage over time")
-                    with gr.Column(scale=2):
-                        hist_trend = gr.Markdown(views.trend([]), label="trend")
-                with gr.Row(equal_height=True):
-                    hist_pick = gr.Dropdown([], label="Open a session", scale=4, allow_custom_value=True)
-                    resume_btn = gr.Button("Resume this interview", variant="primary", visible=False, scale=1)
-                hist_report = gr.Markdown(label="session report", container=True)
+                hist = _history_tab()
 
-        interview_outputs = [session, chatbot, badge, progress, stage_md, stage_plot, cap_plot, grade_md,
-                             report_box, report_md, downloads, answer_box, setup, status]
+        # The order CoachUI.render returns; gradio_client gets these minus the State, Column and Accordion.
+        outputs = [session, iv.chat, iv.badge, iv.progress, iv.stage, iv.stage_plot, iv.cap_plot, iv.grade,
+                   iv.report_box, iv.report, iv.downloads, iv.answer, iv.setup, iv.status]
         remember = dict(fn=lambda sid: sid, inputs=session, outputs=remembered, api_visibility="private",
                         queue=False)
         busy = dict(show_progress="minimal")
-        start_btn.click(ui.start, [role, capabilities, n_questions, model], interview_outputs, api_name="start",
-                        **busy).then(**remember)
-        gr.on([submit_btn.click, answer_box.submit], ui.answer, [answer_box, session], interview_outputs,
-              api_name="answer", **busy)
-        skip_btn.click(ui.skip, session, interview_outputs, api_name="skip", **busy)
-        hint_btn.click(ui.hint, session, interview_outputs, api_name="hint", **busy)
-        finish_btn.click(ui.finish, session, interview_outputs, api_name="finish", scroll_to_output=True, **busy)
-        new_btn.click(ui.new, None, interview_outputs, api_name="new").then(**remember)
-        demo.load(ui.restore, remembered, interview_outputs, api_visibility="private")
+        iv.start.click(ui.start, [iv.role, iv.capabilities, iv.n_questions, iv.model], outputs, api_name="start",
+                       **busy).then(**remember)
+        gr.on([iv.submit.click, iv.answer.submit], ui.answer, [iv.answer, session], outputs, api_name="answer",
+              **busy)
+        iv.skip.click(ui.skip, session, outputs, api_name="skip", **busy)
+        iv.hint.click(ui.hint, session, outputs, api_name="hint", **busy)
+        iv.finish.click(ui.finish, session, outputs, api_name="finish", **busy)
+        iv.new.click(ui.new, None, outputs, api_name="new").then(**remember)
+        demo.load(ui.restore, remembered, outputs, api_visibility="private")
 
-        estimate_outputs = [est_md, est_plot, est_caps, est_evidence, est_json]
-        est_btn.click(ui.estimate, [est_text, est_file], estimate_outputs, api_name="estimate")
-        example_btn.click(lambda: EXAMPLE_TRANSCRIPT, None, est_text, api_visibility="private", queue=False)
+        est.run.click(ui.estimate, [est.text, est.file], [est.result, est.plot, est.caps, est.evidence, est.details],
+                      api_name="estimate")
+        est.example.click(lambda: EXAMPLE_TRANSCRIPT, None, est.text, api_visibility="private", queue=False)
 
-        history_outputs = [hist_table, hist_pick, hist_plot, hist_trend]
-        refresh_btn.click(ui.history, None, history_outputs, api_name="history")
+        history_outputs = [hist.table, hist.pick, hist.plot, hist.trend]
+        hist.refresh.click(ui.history, None, history_outputs, api_name="history")
         history_tab.select(ui.history, None, history_outputs, api_visibility="private")
-        hist_pick.change(ui.session_view, hist_pick, [hist_report, resume_btn], api_name="session")
-        resume_btn.click(ui.resume, hist_pick, interview_outputs + [tabs], api_name="resume").then(**remember)
+        hist.pick.change(ui.session_view, hist.pick, [hist.report, hist.resume], api_name="session")
+        hist.resume.click(ui.resume, hist.pick, outputs + [tabs], api_name="resume").then(**remember)
     return demo
 
 

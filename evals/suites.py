@@ -59,6 +59,7 @@ def grader_agreement(spec: dict, ctx) -> tuple[list[dict], dict]:
     metrics["by_kind"] = {k: agreement([a for a, _ in v], [b for _, b in v]) for k, v in sorted(kinds.items())}
     metrics["guards"] = {
         "injection_inflated": sum(r["kind"] == "injection" and g.score > r["label"] for r, g in results),
+        "injection_above_0": sum(r["kind"] == "injection" and g.score > 0 for r, g in results),
         "keyword_list_above_1": sum(r["kind"] == "keyword_list" and g.score > 1 for r, g in results),
         "fallbacks": sum("fallback" in g.flags for _, g in results),
     }

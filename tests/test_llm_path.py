@@ -153,8 +153,6 @@ def test_invented_quotes_earn_nothing(llm, stub, rubric):
     assert grade.score <= 1
 
 
-@pytest.mark.xfail(strict=True, reason="grader._quoted accepts a quote when 80% of its words occur anywhere in the "
-                                       "answer, even as substrings of other words, so invented quotes can pass")
 def test_quote_made_of_scattered_answer_words_is_not_evidence(llm, stub, rubric):
     # Every word occurs somewhere in GOOD, but the sentence does not: the answer never mentions storing models.
     invented = "the model files go to a shared repository with the production metrics"
@@ -178,8 +176,6 @@ def test_obeying_an_injection_does_not_raise_the_score(llm, stub, rubric):
     assert prompt.count(INJECTED) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="grader._llm keeps the model's feedback when the code found an injection the "
-                                       "model missed, unless it names a key point: the candidate reads 'full marks'")
 def test_feedback_of_a_model_that_obeyed_an_injection_is_not_shown(llm, stub, rubric):
     stub.enqueue(tool(llm_grade({i: INJECTED for i in range(5)}, 4, "Perfect answer, full marks.")))
     grade = Grader(llm()).grade(rubric, f"{WEAK} {INJECTED}")
@@ -301,12 +297,12 @@ def test_fault_falls_back_to_offline_quickly(llm, stub, rubric, fault):
 @pytest.mark.parametrize("retries", [0, 2])
 def test_deadline_bounds_a_step_even_when_the_client_retries(llm, stub, retries):
     stub.enqueue(sleep(5), sleep(5), sleep(5))
-    model = llm(timeout=1, retries=retries)
+    model = llm(timeout=0.5, retries=retries)
     start = time.monotonic()
     with pytest.raises(LLMError) as info:
         model.structured(to_messages("s", "u"), LLMQuestion, "phrase")
     assert info.value.kind == "timeout"
-    assert time.monotonic() - start < 1.8
+    assert time.monotonic() - start < 0.5 * 3
 
 
 def test_rate_limit_then_success_is_retried_by_the_client(llm, stub, rubric):
@@ -324,9 +320,9 @@ def test_rate_limit_then_success_is_retried_by_the_client(llm, stub, rubric):
 def test_retry_after_longer_than_the_timeout_falls_back_at_the_deadline(llm, stub, rubric):
     stub.enqueue(rate_limited(retry_after=10), tool(llm_grade({0: "train.py"}, 2)))
     start = time.monotonic()
-    grade = Grader(llm(timeout=1, retries=1)).grade(rubric, GOOD)
-    assert time.monotonic() - start < 3
-    assert grade.grader == "offline" and "fallback" in grade.flags
+    grade = Grader(llm(timeout=0.5, retries=1)).grade(rubric, GOOD)
+    assert time.monotonic() - start < 0.5 * 3
+    assert grade.grader == "offline" and "fallback" in grade.flags and "(timeout)" in grade.notice
 
 
 # ------------------------------------------------------------------------------------------------ streaming
@@ -339,13 +335,13 @@ def test_streaming_reply_over_sse(llm, stub):
 
 
 def test_slow_stream_is_cut_at_the_deadline(llm, stub):
-    model = llm(timeout=1)
-    stub.enqueue(slow_stream("word " * 20, chunks=20, interval=0.3))  # 6 s in all, never idle for 1 s
+    model = llm(timeout=0.5)
+    stub.enqueue(slow_stream("word " * 20, chunks=20, interval=0.2))  # 4 s in all, never idle for 0.5 s
     start = time.monotonic()
     with pytest.raises(LLMError) as info:
         model._deadline(lambda: "".join(c.content for c in model.chat.stream(to_messages("s", "u"))), "stream")
     assert info.value.kind == "timeout"
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 0.5 * 3
 
 
 def test_text_call_over_http(llm, stub):
@@ -376,10 +372,10 @@ def test_question_is_phrased_by_the_llm(llm, stub, knowledge):
 @pytest.mark.parametrize("fault", [server_error(503), sleep(3), tool({"text": "short"})])
 def test_question_falls_back_to_the_bank_wording(llm, stub, knowledge, fault):
     stub.enqueue(fault, tool({"text": "short"}))
-    interviewer = Interviewer(llm(timeout=1), knowledge)
+    interviewer = Interviewer(llm(timeout=0.5), knowledge)
     start = time.monotonic()
     state = interviewer.start(capabilities=["version_control"], max_questions=2, seed=3)
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 0.5 * 3 * 2  # at most two attempts (a re-ask), each under its deadline
     assert state.current.asked == knowledge.questions[state.current.question_id].question
     assert len(state.notices) == 1 and "bank's wording" in state.notices[0]
 
@@ -446,7 +442,7 @@ def test_default_judge_drives_a_whole_interview(openai_stub, monkeypatch, knowle
     assert state.current.asked.startswith("Stub interviewer")
     while state.current is not None:
         question = knowledge.questions[state.current.question_id]
-        result = interviewer.answer(state, question.reference_answer)
+        result = interviewer.answer(state, _partial_answer(question))
         assert result.grade.grader == MODEL and result.grade.score == 0 and result.grade.covered == []
     assert state.status == "finished" and state.questions_asked == 2 and state.notices == []
     assert openai_stub.unscripted == len(openai_stub.chat_requests) == 4  # 2 phrasings + 2 grades

@@ -1,0 +1,70 @@
+import numpy as np
+
+from bot.maturity import Belief, information_gain, likelihood, prior, score_probabilities
+
+
+def test_score_probabilities_are_distributions_and_ordered():
+    for q in range(1, 6):
+        table = score_probabilities(q)
+        assert np.allclose(table.sum(axis=1), 1)
+        expected = table @ np.arange(5)
+        assert all(np.diff(expected) > 0)  # higher stage, higher expected score
+
+
+def test_strong_answer_to_a_hard_question_moves_the_estimate_up():
+    belief = Belief()
+    belief.update("monitoring", 4, 4)
+    assert np.argmax(belief.overall) + 1 >= 4
+    assert belief.capabilities["monitoring"] == belief.overall
+    assert belief.capabilities["governance"] == prior(None).tolist()
+
+
+def test_weak_answer_to_an_easy_question_moves_it_down():
+    belief = Belief(target_stage=3)
+    belief.update("scalability", 2, 0)
+    assert np.argmax(belief.overall) + 1 == 1
+
+
+def test_hinted_answers_count_less():
+    full, hinted = Belief(), Belief()
+    full.update("governance", 3, 4)
+    hinted.update("governance", 3, 4, hinted=True)
+    assert max(hinted.overall) < max(full.overall)
+
+
+def test_role_prior_is_centred_but_broad():
+    p = prior(4)
+    assert np.argmax(p) == 3 and p.min() > 0.03
+
+
+def test_stopping_rule_needs_four_answers_and_080():
+    belief = Belief()
+    for _ in range(3):
+        belief.update("version_control", 3, 4)
+        belief.update("monitoring", 4, 0)
+    assert belief.total_answered == 6
+    assert belief.confident() == (max(belief.overall) >= 0.8)
+    early = Belief()
+    for _ in range(3):
+        early.update("version_control", 5, 4)
+    assert max(early.overall) >= 0.8 and not early.confident()
+
+
+def test_information_gain_prefers_questions_that_separate_likely_stages():
+    flat = np.full(5, 0.2)
+    gains = [information_gain(flat, s) for s in range(1, 6)]
+    assert max(gains[1:4]) > gains[0] and max(gains[1:4]) > gains[4]
+    sure_high = np.array([0.0, 0.0, 0.05, 0.45, 0.5])
+    assert information_gain(sure_high, 5) > information_gain(sure_high, 1)
+
+
+def test_likelihood_weights():
+    assert np.allclose(likelihood(3, 2, 0.5) ** 2, likelihood(3, 2))
+
+
+def test_summary_distribution_sums_to_one():
+    belief = Belief(target_stage=2)
+    belief.update("monitoring", 2, 3)
+    summary = belief.summary()
+    assert abs(sum(summary["distribution"]) - 1) < 1e-9
+    assert summary["capabilities"]["monitoring"]["answers"] == 1 and summary["capabilities"]["governance"] is None
