@@ -23,7 +23,9 @@ def _read_input(path: str) -> str:
 
 
 def _writer(out: str | None):
-    return open(out, "w", encoding="utf-8") if out else sys.stdout
+    import contextlib
+
+    return open(out, "w", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)
 
 
 def validate_grade_line(record, knowledge) -> tuple[dict | None, str | None]:

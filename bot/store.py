@@ -40,9 +40,7 @@ class SessionStore:
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]  # read before writing anything
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a readable session database ({exc}). It was left untouched: "
                              "move it aside (or set BOT_HOME to another folder) to start a fresh one.") from None
@@ -50,6 +48,8 @@ class SessionStore:
             self._db.close()
             raise StoreError(f"{self.path} was written by a newer version of the coach (schema {version}, this "
                              f"version knows up to {LATEST}). Upgrade the coach; the file was left untouched.")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._migrate(version)
 
     def _migrate(self, version: int) -> None:

@@ -17,6 +17,7 @@ import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+import weakref  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
@@ -34,6 +35,7 @@ from bot.schemas import CAPABILITIES  # noqa: E402
 log = logging.getLogger("bot.ui")
 
 NO_TARGET = "No target"
+NO_SESSION = "No interview in progress: click Start interview (or resume one from the History tab)."
 MAX_ANSWER_CHARS = 20_000
 STREAM_FRAMES = 10       # the next question appears in about this many steps
 STREAM_DELAY = 0.02      # seconds between steps
@@ -63,7 +65,9 @@ report; alerts go to the on-call channel, and we track the business metric again
 
 
 class CoachBlocks(gr.Blocks):
-    """Blocks whose launch() defaults to the app's theme and CSS, its upload limit and no share link."""
+    """Blocks whose launch() defaults to the app's theme and CSS, its upload limit, no share link and no run
+    history (which would keep candidates' answers in the browser and offers to upload them to a Hugging Face
+    bucket)."""
 
     upload_limit: int | None = None
 
@@ -71,6 +75,7 @@ class CoachBlocks(gr.Blocks):
         kwargs.setdefault("theme", THEME)
         kwargs.setdefault("css", CSS)
         kwargs.setdefault("share", False)
+        kwargs.setdefault("run_history", False)  # answers live in the session store, not in browser storage
         if self.upload_limit:
             kwargs.setdefault("max_file_size", self.upload_limit)
         return super().launch(*args, **kwargs)
@@ -114,7 +119,8 @@ def model_choices(settings: Settings) -> list[str]:
 
 
 class CoachUI:
-    """The handlers. Holds no user data: only the coach, the per-session locks and a folder for downloads."""
+    """The event handlers. No per-user state in memory: only the coach, per-session locks and a temporary folder
+    that the report downloads are copied through (removed when the process exits)."""
 
     def __init__(self, coach: Coach) -> None:
         self.coach = coach
@@ -123,6 +129,7 @@ class CoachUI:
         self.default_model = coach.settings.model if coach.settings.model in self.models else self.models[0]
         self.locks = SessionLocks()
         self.downloads = Path(tempfile.mkdtemp(prefix="mlops-coach-downloads-"))
+        weakref.finalize(self, shutil.rmtree, self.downloads, ignore_errors=True)
 
     # ------------------------------------------------------------------ helpers
     def _interviewer(self, model: str) -> tuple[Interviewer, str | None]:
@@ -139,9 +146,14 @@ class CoachUI:
             state.notices.append(notice)
         return interviewer
 
+    def _lock(self, session_id: str | None) -> threading.Lock:
+        if not session_id:
+            raise gr.Error(NO_SESSION)
+        return self.locks(session_id)
+
     def _load(self, session_id: str | None) -> SessionState:
         if not session_id:
-            raise gr.Error("No interview in progress: click Start interview (or resume one from the History tab).")
+            raise gr.Error(NO_SESSION)
         try:
             return self.coach.sessions.load(session_id)
         except KeyError:
@@ -164,8 +176,8 @@ class CoachUI:
         active = state is not None and state.status == "active"
         finished = state is not None and state.status == "finished"
         report, files = self._report_files(state) if finished else ("", None)
-        placeholder = ("Type your answer: what you would do, with which tools, and why. Enter sends, "
-                       "Shift+Enter adds a line." if active else "Click Start interview to begin.")
+        placeholder = ("Your answer (Enter sends, Shift+Enter adds a line)" if active else
+                       "Click Start interview to begin.")
         return (state.id if state else None, views.chat_messages(state, self.knowledge),
                 views.badge(state, self.default_model), views.progress(state), views.stage_headline(state),
                 views.stage_frame(state), views.capability_frame(state), views.grade_panel(state, self.knowledge),
@@ -180,11 +192,11 @@ class CoachUI:
         The answer box is cleared and locked in the first frame and unlocked (text untouched) in the last, so
         nothing typed after the question appeared is wiped.
         """
-        first, final = self.render(state, typing=False), self.render(state, answer=None)
-        chat = final[1]
-        if state.current is None or not chat[-1]["content"].startswith("**"):  # no new question to stream
+        if state.current is None:  # finished: nothing to stream
             yield self.render(state)
             return
+        first, final = self.render(state, typing=False), self.render(state, answer=None)
+        chat = final[1]
         head, _, body = chat[-1]["content"].partition("\n\n")
         words = body.split(" ")
         step = max(1, len(words) // STREAM_FRAMES)
@@ -221,7 +233,7 @@ class CoachUI:
             return
         if len(text) > MAX_ANSWER_CHARS:
             raise gr.Error(f"Your answer is {len(text):,} characters; keep it under {MAX_ANSWER_CHARS:,}.")
-        with self.locks(self._load(session_id).id):
+        with self._lock(session_id):
             state = self._load(session_id)
             if state.current is None:
                 raise gr.Error("This interview is finished: click New interview to start another.")
@@ -234,7 +246,7 @@ class CoachUI:
         yield from self._stream(state)
 
     def skip(self, session_id: str | None):
-        with self.locks(self._load(session_id).id):
+        with self._lock(session_id):
             state = self._load(session_id)
             if state.current is None:
                 raise gr.Error("There is no open question to skip.")
@@ -243,7 +255,7 @@ class CoachUI:
         yield from self._stream(state)
 
     def hint(self, session_id: str | None) -> tuple:
-        with self.locks(self._load(session_id).id):
+        with self._lock(session_id):
             state = self._load(session_id)
             if state.current is None:
                 raise gr.Error("There is no open question to give a hint for.")
@@ -252,7 +264,7 @@ class CoachUI:
         return self.render(state)
 
     def finish(self, session_id: str | None) -> tuple:
-        with self.locks(self._load(session_id).id):
+        with self._lock(session_id):
             state = self._load(session_id)
             if state.status != "finished":
                 self._for_state(state).finish(state)

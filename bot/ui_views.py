@@ -19,6 +19,8 @@ STAGE_LABELS = [f"{s} {STAGE_NAMES[s]}" for s in range(1, 6)]
 SHORT_CAPS = {"version_control": "Versioning", "automated_testing": "Testing", "monitoring": "Monitoring",
               "governance": "Governance", "scalability": "Scaling"}  # chart axis labels
 CAP_ORDER = [SHORT_CAPS[c] for c in CAPABILITIES]
+STARTED = ("Let's begin. Answer as you would in a real interview: say what you would do, with which tools, and "
+           "why. Stuck? Ask for a **Hint**, **Skip** the question, or **Finish now** to get your report early.")
 WELCOME = ("Hi! I'm your MLOps interview coach. Pick a target role, the capabilities to practise and the number "
            "of questions above, then click **Start interview**. Answer as you would in a real interview: say what "
            "you would do, with which tools, and why.")
@@ -75,9 +77,9 @@ def question_message(state: SessionState, knowledge: Knowledge, turn: Turn, numb
 
 def chat_messages(state: SessionState | None, knowledge: Knowledge) -> list[dict]:
     """The whole conversation, rebuilt from the saved turns (messages format)."""
-    messages = [{"role": "assistant", "content": WELCOME}]
     if state is None:
-        return messages
+        return [{"role": "assistant", "content": WELCOME}]
+    messages = [{"role": "assistant", "content": STARTED}]
     number, hinted = 0, set()
     for turn in state.turns:
         number += turn.kind == "question"
@@ -93,7 +95,7 @@ def chat_messages(state: SessionState | None, knowledge: Knowledge) -> list[dict
                 flags = [f.replace("_", " ") for f in turn.grade.flags if f not in ("hinted", "fallback")]
                 line = f"Scored **{turn.grade.score}/4** (graded by {inert(turn.grade.grader)})"
                 messages.append({"role": "assistant", "content": line + (f" · {', '.join(flags)}" if flags else "")
-                                 + ". Details are in the panel on the right."})
+                                 + ". See the grade panel for details."})
     if state.status == "finished":
         messages.append({"role": "assistant", "content": "That's the end of the interview. Your report is below "
                                                          "the chat, ready to download."})
@@ -221,11 +223,11 @@ def estimate_evidence(estimate: Estimate | None) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ history tab
 def history_table(rows: list[dict]) -> pd.DataFrame:
-    out = [{"Date": when(r["created_at"]), "Role": r["role"] or "No target",
+    out = [{"Date (UTC)": when(r["created_at"]), "Role": r["role"] or "No target",
             "Stage": f"{r['stage']} {STAGE_NAMES[r['stage']]} ({r['confidence']:.0%})" if r["stage"] else "–",
             "Questions": r["questions"], "Status": r["status"], "Engine": r["model"], "Session": r["id"]}
            for r in rows]
-    return pd.DataFrame(out, columns=["Date", "Role", "Stage", "Questions", "Status", "Engine", "Session"])
+    return pd.DataFrame(out, columns=["Date (UTC)", "Role", "Stage", "Questions", "Status", "Engine", "Session"])
 
 
 def history_choices(rows: list[dict]) -> list[tuple[str, str]]:

@@ -123,6 +123,7 @@ def test_interview_in_the_browser(page, tmp_path):
 
     page.locator("#finish").click()
     expect(page.locator("#progress")).to_contain_text("Finished")
+    shot(page, "debug-after-finish")
     report = page.locator("#report")
     expect(report).to_contain_text("Estimated stage")
     expect(report).to_contain_text("90-day plan")
