@@ -65,6 +65,8 @@ def page(browser, app_url):
     outside = []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(
         ("http://127.0.0.1", "data:", "blob:")) else None)
+    page.on("framenavigated", lambda f: print("DEBUG NAV", f.url, time.monotonic()))
+    page.on("console", lambda m: print("DEBUG CONSOLE", m.type, m.text[:300]) if m.type in ("error", "warning") else None)
     page.goto(app_url)
     page.wait_for_selector("#chat")
     yield page
@@ -124,6 +126,10 @@ def test_interview_in_the_browser(page, tmp_path):
     page.locator("#finish").click()
     expect(page.locator("#progress")).to_contain_text("Finished")
     shot(page, "debug-after-finish")
+    for i in range(10):
+        time.sleep(0.5)
+        print("DEBUG", i, repr(text(page, "#progress")), page.locator("#report").count(),
+              repr(page.locator("#chat [data-testid='bot']").first.inner_text()[:40]))
     report = page.locator("#report")
     expect(report).to_contain_text("Estimated stage")
     expect(report).to_contain_text("90-day plan")
