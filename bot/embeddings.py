@@ -104,7 +104,8 @@ class Embedder:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
         clean = [t if t.strip() else "[empty]" for t in texts]
         with self._lock:
-            missing = list(dict.fromkeys(t for t in clean if t not in self._cache))
+            # Sorted by length, so each batch pads to similar lengths (padding is wasted compute).
+            missing = sorted(dict.fromkeys(t for t in clean if t not in self._cache), key=len)
             for start in range(0, len(missing), BATCH_SIZE):
                 batch = missing[start : start + BATCH_SIZE]
                 for text, vector in zip(batch, self._run(batch)):
