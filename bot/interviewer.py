@@ -49,6 +49,7 @@ class SessionState(BaseModel):
     turns: list[Turn] = Field(default_factory=list)
     belief: dict = Field(default_factory=dict)
     notices: list[str] = Field(default_factory=list)
+    usage: dict = Field(default_factory=lambda: {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0})
 
     @property
     def current(self) -> Turn | None:
@@ -78,6 +79,17 @@ class Interviewer:
         self.grader = Grader(model, store)
 
     # ---------------------------------------------------------------- lifecycle
+    def _metered(self, state: SessionState, before: tuple[int, int, int]) -> None:
+        """Add this step's LLM calls and tokens to the session's total."""
+        u = self.model.usage
+        for key, old, new in zip(("calls", "prompt_tokens", "completion_tokens"), before,
+                                 (u.calls, u.prompt_tokens, u.completion_tokens)):
+            state.usage[key] = state.usage.get(key, 0) + max(new - old, 0)
+
+    def _meter(self) -> tuple[int, int, int]:
+        u = self.model.usage
+        return u.calls, u.prompt_tokens, u.completion_tokens
+
     def start(self, role: str | None = None, target_stage: int | None = None, capabilities: list[str] | None = None,
               max_questions: int | None = None, seed: int | None = None) -> SessionState:
         if role and target_stage is None:
@@ -87,10 +99,19 @@ class Interviewer:
                              max_questions=max(1, min(int(max_questions or self.model.settings.max_questions), 30)),
                              model=self.model.name, seed=random.randrange(1 << 30) if seed is None else seed)
         state.belief = Belief(target_stage=target_stage).__dict__
+        meter = self._meter()
         self._ask_next(state)
+        self._metered(state, meter)
         return state
 
     def answer(self, state: SessionState, text: str) -> TurnResult:
+        meter = self._meter()
+        try:
+            return self._answer(state, text)
+        finally:
+            self._metered(state, meter)
+
+    def _answer(self, state: SessionState, text: str) -> TurnResult:
         turn = state.current
         if turn is None:
             raise ValueError("there is no open question: start a new interview or resume an active one")
@@ -114,6 +135,13 @@ class Interviewer:
         return self._result(state, turn.grade, before)
 
     def skip(self, state: SessionState) -> TurnResult:
+        meter = self._meter()
+        try:
+            return self._skip(state)
+        finally:
+            self._metered(state, meter)
+
+    def _skip(self, state: SessionState) -> TurnResult:
         turn = state.current
         if turn is None:
             raise ValueError("there is no open question to skip")

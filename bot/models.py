@@ -276,5 +276,20 @@ def _openai_chat(model_name: str, settings: Settings) -> BaseChatModel:
     )
 
 
+def prices(settings: Settings | None = None) -> dict[str, tuple[float, float]]:
+    import yaml
+
+    path = (settings or load_settings()).prompts_dir / "prices.yaml"
+    return {name: (float(pin), float(pout)) for name, (pin, pout) in yaml.safe_load(path.read_text()).items()}
+
+
+def estimated_cost(model_name: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """USD for a known OpenAI model, None for other engines or unknown models."""
+    known = prices().get(model_name.split(":", 1)[-1]) if model_name.startswith("openai:") else None
+    if known is None:
+        return None
+    return round((prompt_tokens * known[0] + completion_tokens * known[1]) / 1e6, 6)
+
+
 def to_messages(system: str, user: str) -> list[BaseMessage]:
     return [SystemMessage(content=system), HumanMessage(content=user)]

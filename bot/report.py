@@ -7,6 +7,7 @@ import re
 
 from bot.interviewer import SessionState
 from bot.knowledge import Knowledge
+from bot.models import estimated_cost
 from bot.schemas import STAGE_NAMES
 
 CAP_NAMES = {"version_control": "Version control", "automated_testing": "Automated testing",
@@ -63,6 +64,8 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
         "next_stage_gaps": list(knowledge.stages[overall].next_stage_gaps) if overall else [],
         "plan_90_days": plan(gaps, knowledge, target), "resume_bullets": resume_bullets(answers),
         "notices": state.notices,
+        "usage": {**state.usage, "estimated_cost_usd": estimated_cost(state.model, state.usage.get("prompt_tokens", 0),
+                                                                      state.usage.get("completion_tokens", 0))},
     }
 
 
@@ -137,6 +140,12 @@ def to_markdown(report: dict) -> str:
                   + (f" · graded by {a['grader']}" if a["grader"] else ""), "",
                   f"> {_md(a['question'])}", "", f"**Your answer:** {_md(a['answer']) or '_skipped_'}", "",
                   f"**Feedback:** {_md(a['feedback'])}", ""]
+    usage = report["usage"]
+    if usage.get("calls"):
+        cost = usage.get("estimated_cost_usd")
+        lines += ["## Tokens", "", f"{usage['calls']} model calls, {usage['prompt_tokens']:,} prompt and "
+                  f"{usage['completion_tokens']:,} completion tokens"
+                  + (f", about ${cost:.4f}." if cost is not None else "."), ""]
     if report["notices"]:
         lines += ["## Notices", ""] + [f"- {n}" for n in report["notices"]]
     return "\n".join(lines).rstrip() + "\n"

@@ -261,8 +261,10 @@ def cost(spec: dict, ctx) -> tuple[list[dict], dict]:
     prompt = float(np.mean([p for p, _ in per_turn]))
     completion = float(np.mean([c for _, c in per_turn]))
     session = 10 * (prompt + completion)
+    from bot.models import prices as known_prices
+
     prices = {name: round(10 * (prompt * pin + completion * pout) / 1e6, 4)
-              for name, (pin, pout) in spec["prices"].items()}
+              for name, (pin, pout) in known_prices(ctx.coach.settings).items()}
     return events, {"all": {"prompt_tokens_per_turn": round(prompt), "completion_tokens_per_turn": round(completion),
                             "tokens_per_session": round(session)},
                     "usd_per_10_question_session": prices}

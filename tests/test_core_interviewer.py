@@ -111,3 +111,20 @@ def test_llm_phrasing_that_reveals_a_key_point_falls_back_to_the_bank(coach, fak
     question = coach.knowledge.questions[state.current.question_id]
     assert state.current.asked == question.question
     assert any("bank's wording" in n for n in state.notices)
+
+
+def test_session_counts_llm_tokens_and_the_report_prices_them(coach, fake_model, knowledge):
+    from bot.models import estimated_cost
+
+    interviewer = Interviewer(fake_model, coach.knowledge, coach.retrieval)
+    fake_model.enqueue(lambda messages: {"text": "A scenario about your pipelines?"})
+    state = interviewer.start(max_questions=2, seed=4)
+    fake_model.enqueue({"key_points": [], "score": 0, "feedback": "Nothing relevant."},
+                       lambda messages: {"text": "Next scenario?"})
+    interviewer.answer(state, "We deploy models by hand from a laptop when someone asks.")
+    assert state.usage["calls"] >= 2 and state.usage["prompt_tokens"] > 100
+    report = build_report(state, knowledge)
+    assert report["usage"]["prompt_tokens"] == state.usage["prompt_tokens"]
+    assert report["usage"]["estimated_cost_usd"] is None  # the fake model costs nothing
+    assert estimated_cost("openai:gpt-4o-mini", 1_000_000, 0) == 0.15
+    assert "model calls" in to_markdown(report)
