@@ -18,6 +18,7 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import weakref  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
@@ -37,6 +38,7 @@ log = logging.getLogger("bot.ui")
 NO_TARGET = "No target"
 NO_SESSION = "No interview in progress: click Start interview (or resume one from the History tab)."
 MAX_ANSWER_CHARS = 20_000
+LOCK_WAIT = 120          # seconds an action waits for the previous one on the same interview (LLM grading)
 STREAM_FRAMES = 10       # the next question appears in about this many steps
 STREAM_DELAY = 0.02      # seconds between steps
 STORAGE_KEY = "mlops-coach-session"
@@ -146,10 +148,18 @@ class CoachUI:
             state.notices.append(notice)
         return interviewer
 
-    def _lock(self, session_id: str | None) -> threading.Lock:
+    @contextmanager
+    def _session(self, session_id: str | None):
+        """The stored session, held exclusively: actions on one interview run one at a time, in click order."""
         if not session_id:
             raise gr.Error(NO_SESSION)
-        return self.locks(session_id)
+        lock = self.locks(session_id)
+        if not lock.acquire(timeout=LOCK_WAIT):
+            raise gr.Error("This interview is still busy with your previous action; try again in a moment.")
+        try:
+            yield self._load(session_id)
+        finally:
+            lock.release()
 
     def _load(self, session_id: str | None) -> SessionState:
         if not session_id:
@@ -171,7 +181,8 @@ class CoachUI:
     def render(self, state: SessionState | None, answer: str | None = "", typing: bool = True) -> tuple:
         """Every interview output, rebuilt from the saved state (order: see `_layout`'s `interview_outputs`).
 
-        `answer` None leaves the answer box's text alone; `typing` False locks the box (while a question streams).
+        `answer` None leaves the answer box's text alone; `typing` False locks the box and the action buttons while
+        a question streams, so no other action on this interview starts until the browser has shown the last frame.
         """
         active = state is not None and state.status == "active"
         finished = state is not None and state.status == "finished"
@@ -184,13 +195,18 @@ class CoachUI:
                 gr.Column(visible=finished), report, files,
                 gr.Textbox(interactive=active and typing, placeholder=placeholder,
                            **({} if answer is None else {"value": answer})),
-                gr.Accordion(open=state is None), views.status(state))
+                gr.Accordion(open=state is None),
+                *(gr.Button(interactive=active and typing) for _ in range(4)),  # submit, hint, skip, finish
+                *(gr.Button(interactive=typing) for _ in range(2)),  # new, start
+                views.status(state))
 
     def _stream(self, state: SessionState):
         """Yield the view with the newest question appearing progressively, then the final view.
 
-        The answer box is cleared and locked in the first frame and unlocked (text untouched) in the last, so
-        nothing typed after the question appeared is wiped.
+        The first frame clears the answer box and locks it and the action buttons; the last unlocks them (text
+        untouched). The browser may apply streamed frames a little late, so a click during the stream could
+        otherwise be overwritten by a stale frame. The session's lock is held meanwhile, so an action from a
+        second tab or an API client waits for the stream too.
         """
         if state.current is None:  # finished: nothing to stream
             yield self.render(state)
@@ -223,7 +239,8 @@ class CoachUI:
         state = interviewer.start(role=role, capabilities=focus or list(CAPABILITIES), max_questions=count)
         state.notices = notices + ([notice] if notice else []) + state.notices
         self.coach.sessions.save(state)
-        yield from self._stream(state)
+        with self._session(state.id) as state:
+            yield from self._stream(state)
 
     def answer(self, text: str | None, session_id: str | None):
         text = text or ""
@@ -233,8 +250,7 @@ class CoachUI:
             return
         if len(text) > MAX_ANSWER_CHARS:
             raise gr.Error(f"Your answer is {len(text):,} characters; keep it under {MAX_ANSWER_CHARS:,}.")
-        with self._lock(session_id):
-            state = self._load(session_id)
+        with self._session(session_id) as state:
             if state.current is None:
                 raise gr.Error("This interview is finished: click New interview to start another.")
             try:
@@ -243,33 +259,30 @@ class CoachUI:
                 log.exception("grading failed for session %s", state.id)
                 raise gr.Error("Grading failed unexpectedly; your answer was not saved. Please try again.") from None
             self.coach.sessions.save(state)
-        yield from self._stream(state)
+            yield from self._stream(state)
 
     def skip(self, session_id: str | None):
-        with self._lock(session_id):
-            state = self._load(session_id)
+        with self._session(session_id) as state:
             if state.current is None:
                 raise gr.Error("There is no open question to skip.")
             self._for_state(state).skip(state)
             self.coach.sessions.save(state)
-        yield from self._stream(state)
+            yield from self._stream(state)
 
     def hint(self, session_id: str | None) -> tuple:
-        with self._lock(session_id):
-            state = self._load(session_id)
+        with self._session(session_id) as state:
             if state.current is None:
                 raise gr.Error("There is no open question to give a hint for.")
             self._for_state(state).hint(state)
             self.coach.sessions.save(state)
-        return self.render(state)
+            return self.render(state)
 
     def finish(self, session_id: str | None) -> tuple:
-        with self._lock(session_id):
-            state = self._load(session_id)
+        with self._session(session_id) as state:
             if state.status != "finished":
                 self._for_state(state).finish(state)
                 self.coach.sessions.save(state)
-        return self.render(state)
+            return self.render(state)
 
     def new(self) -> tuple:
         return self.render(None)
@@ -474,7 +487,8 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
 
         # The order CoachUI.render returns; gradio_client gets these minus the State, Column and Accordion.
         outputs = [session, iv.chat, iv.badge, iv.progress, iv.stage, iv.stage_plot, iv.cap_plot, iv.grade,
-                   iv.report_box, iv.report, iv.downloads, iv.answer, iv.setup, iv.status]
+                   iv.report_box, iv.report, iv.downloads, iv.answer, iv.setup, iv.submit, iv.hint, iv.skip,
+                   iv.finish, iv.new, iv.start, iv.status]
         remember = dict(fn=lambda sid: sid, inputs=session, outputs=remembered, api_visibility="private",
                         queue=False)
         busy = dict(show_progress="minimal")

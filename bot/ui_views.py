@@ -134,6 +134,8 @@ def stage_headline(state: SessionState | None) -> str:
     belief = state.get_belief()
     summary = belief.summary()
     if belief.total_answered == 0:
+        if state.current is not None and state.current.kind == "probe":
+            return "### Stage estimate\nAnswer the follow-up: the estimate moves once this question is settled."
         start = "your target role" if state.target_stage else "a flat prior"
         return f"### Stage estimate\nNo answers yet: the bars show the starting guess from {start}."
     return (f"### Stage {summary['stage']} · {summary['name']}\n{summary['confidence']:.0%} likely "

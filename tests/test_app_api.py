@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 # Outputs of /start, /answer, /skip, /hint, /finish, /new and /resume, in order (gr.State is not returned).
-CHAT, BADGE, PROGRESS, STAGE, STAGE_PLOT, CAP_PLOT, GRADE, REPORT, DOWNLOADS, ANSWER, STATUS = range(11)
+CHAT, BADGE, PROGRESS, STAGE, STAGE_PLOT, CAP_PLOT, GRADE, REPORT, DOWNLOADS, ANSWER = range(10)
+SUBMIT, HINT, SKIP, FINISH, NEW, START, STATUS = range(10, 17)
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)> ![pixel](http://example.invalid/p.png)"
 
 
@@ -73,6 +74,7 @@ def test_full_interview(app_url, knowledge, coach):
     assert text_of(out[CHAT][-1]).endswith(status["current_question"][-40:])
     assert "`offline`" in out[BADGE]
     assert out[REPORT] == "" and out[DOWNLOADS] is None
+    assert all(out[i]["interactive"] is True for i in (SUBMIT, HINT, SKIP, FINISH, NEW, START))
     distributions = [status["distribution"]]
 
     answers = 0
@@ -121,6 +123,7 @@ def test_full_interview(app_url, knowledge, coach):
     payload = json.loads(Path(json_file).read_text(encoding="utf-8"))
     assert payload["session"]["id"] == status["session_id"] and payload["report"]["overall"]["stage"] == stage
     assert out[ANSWER]["interactive"] is False
+    assert [out[i]["interactive"] for i in (SUBMIT, HINT, SKIP, FINISH, NEW, START)] == [False] * 4 + [True] * 2
     assert "Finished" in out[PROGRESS]
 
     # The session shows in the history, with its report; the finished one cannot be answered any more.

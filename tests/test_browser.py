@@ -65,8 +65,6 @@ def page(browser, app_url):
     outside = []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(
         ("http://127.0.0.1", "data:", "blob:")) else None)
-    page.on("framenavigated", lambda f: print("DEBUG NAV", f.url, time.monotonic()))
-    page.on("console", lambda m: print("DEBUG CONSOLE", m.type, m.text[:300]) if m.type in ("error", "warning") else None)
     page.goto(app_url)
     page.wait_for_selector("#chat")
     yield page
@@ -112,24 +110,23 @@ def test_interview_in_the_browser(page, tmp_path):
         answered += 1
         expect(user_messages(page)).to_have_count(answered)
         expect(page.locator("#grade")).to_contain_text("Last grade:")
+        expect(page.locator("#badge")).to_contain_text("graded by offline")
+        # The estimate moves after each settled question (a partial answer first gets a follow-up).
         expect(page.locator("#stage")).not_to_contain_text("No answers yet")
         stages.append(text(page, "#stage"))
         if answered == 1:
-            expect(page.locator("#badge")).to_contain_text("graded by offline")
             shot(page, "02-after-first-answer")
     assert answered >= 2, "the interview ended before two answers"
-    assert stages[0].startswith("Stage ") and "likely" in stages[0]
+    assert any(s.startswith("Stage ") and "likely" in s for s in stages), stages
     # Candidate text is shown as text, never as HTML.
     assert page.locator("#chat [data-testid='user'] b").count() == 0
     expect(user_messages(page).nth(1)).to_contain_text("<b>bold?</b>")
 
+    # The buttons are locked while a question streams (Playwright waits for Finish to be enabled again), so a
+    # late streamed frame cannot overwrite the finished view.
+    expect(page.locator("#finish")).to_be_enabled()
     page.locator("#finish").click()
     expect(page.locator("#progress")).to_contain_text("Finished")
-    shot(page, "debug-after-finish")
-    for i in range(10):
-        time.sleep(0.5)
-        print("DEBUG", i, repr(text(page, "#progress")), page.locator("#report").count(),
-              repr(page.locator("#chat [data-testid='bot']").first.inner_text()[:40]))
     report = page.locator("#report")
     expect(report).to_contain_text("Estimated stage")
     expect(report).to_contain_text("90-day plan")
@@ -143,6 +140,7 @@ def test_interview_in_the_browser(page, tmp_path):
     json_href = page.locator("#downloads a[download$='.json']").get_attribute("href")
     payload = page.request.get(json_href).json()
     assert payload["session"]["status"] == "finished" and len(payload["report"]["answers"]) >= answered
+    expect(page.locator("#progress")).to_contain_text("Finished")
     report.scroll_into_view_if_needed()
     shot(page, "03-report")
 
