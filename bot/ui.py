@@ -179,7 +179,7 @@ class CoachUI:
         return files[0].read_text(encoding="utf-8"), [str(f) for f in files]
 
     def render(self, state: SessionState | None, answer: str | None = "", typing: bool = True) -> tuple:
-        """Every interview output, rebuilt from the saved state (order: see `_layout`'s `interview_outputs`).
+        """Every interview output, rebuilt from the saved state (order: `outputs` in `_layout`).
 
         `answer` None leaves the answer box's text alone; `typing` False locks the box and the action buttons while
         a question streams, so no other action on this interview starts until the browser has shown the last frame.

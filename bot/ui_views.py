@@ -47,7 +47,7 @@ def cap_name(capability: str) -> str:
 
 
 def warning_block(lines: list[str]) -> str:
-    return "\n".join(f"> ⚠ {inert(line)}" for line in lines)
+    return "\n\n".join(f"> ⚠ {inert(line)}" for line in lines)
 
 
 # ------------------------------------------------------------------ interview
@@ -185,7 +185,8 @@ def status(state: SessionState | None) -> dict:
     current = state.current
     return {
         "session_id": state.id, "status": state.status, "finished": state.status == "finished",
-        "model": state.model, "question": state.questions_asked, "of": state.max_questions,
+        "model": state.model, "role": state.role, "focus": list(state.capabilities),
+        "question": state.questions_asked, "of": state.max_questions,
         "answered": answered_questions(state), "current_kind": current.kind if current else None,
         "current_question": current.asked if current else None,
         "stage": summary["stage"] if belief.total_answered else None,

@@ -130,6 +130,8 @@ def test_interview_in_the_browser(page, tmp_path):
     report = page.locator("#report")
     expect(report).to_contain_text("Estimated stage")
     expect(report).to_contain_text("90-day plan")
+    for finished_only in ("#hint", "#skip", "#finish", "#submit"):
+        expect(page.locator(finished_only)).to_be_disabled()
     expect(page.locator("#downloads a[download]")).to_have_count(2)
     with page.expect_download() as info:
         page.locator("#downloads a[download$='.md']").click()
