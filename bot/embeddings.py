@@ -80,6 +80,9 @@ class Embedder:
         # 2 cores (spinning threads steal each other's time). BOT_EMBED_THREADS overrides it.
         options.intra_op_num_threads = int(os.environ.get("BOT_EMBED_THREADS", "1"))
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # The memory arena keeps the peak of the largest batch (ingest) for the life of the process: 1.6 GB
+        # resident after ingest with it, under 0.4 GB without.
+        options.enable_cpu_mem_arena = False
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(
             str(model_file()), sess_options=options, providers=["CPUExecutionProvider"]
