@@ -43,6 +43,7 @@ evals: install
 
 bench: install
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.app
 
 bench-load: install
 	$(PY) -m benchmarks.load

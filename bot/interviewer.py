@@ -165,7 +165,12 @@ class Interviewer:
                                 "have prevented this, and how you would know it works."
 
     def finish(self, state: SessionState) -> None:
-        if state.current is not None:
+        current = state.current
+        if current is not None:
+            if current.kind == "probe":  # the answer it follows up was graded: it still counts
+                original = self._main_turn(state, current.question_id)
+                question = self.knowledge.questions[current.question_id]
+                self._update(state, question, original.grade.score, hinted=original.hinted)
             state.turns.pop()  # an unanswered question is not evidence
         state.status = "finished"
         state.updated_at = now()

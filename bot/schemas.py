@@ -153,7 +153,7 @@ class Evidence(BaseModel):
 
 
 class Estimate(BaseModel):
-    id: str | None = None
+    id: str | int | float | None = None  # echoed as given
     stage: int | None
     confidence: float
     distribution: list[float]

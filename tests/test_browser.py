@@ -1,7 +1,6 @@
 """A real browser (Debian chromium driven by Playwright) completes a short interview through the page."""
 from __future__ import annotations
 
-import json
 import socket
 import time
 from pathlib import Path

@@ -134,3 +134,9 @@ def test_terminal_chat_runs_a_full_interview():
                          capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr
     assert "Score " in out.stdout and "Hint:" in out.stdout and "Report:" in out.stdout
+
+
+def test_numeric_transcript_ids_are_echoed(capsys, monkeypatch):
+    text = json.dumps({"id": 7, "turns": [{"question": "q", "answer": "We retrain by hand from a notebook."}]})
+    code, out = run(capsys, monkeypatch, ["estimate", "-"], stdin=text)
+    assert code == 0 and out[0]["id"] == 7

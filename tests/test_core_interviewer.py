@@ -128,3 +128,17 @@ def test_session_counts_llm_tokens_and_the_report_prices_them(coach, fake_model,
     assert report["usage"]["estimated_cost_usd"] is None  # the fake model costs nothing
     assert estimated_cost("openai:gpt-4o-mini", 1_000_000, 0) == 0.15
     assert "model calls" in to_markdown(report)
+
+
+def test_finish_during_a_follow_up_keeps_the_graded_answer(interviewer, knowledge):
+    for seed in range(20):
+        state = interviewer.start(max_questions=5, seed=seed)
+        question = knowledge.questions[state.current.question_id]
+        interviewer.answer(state, question.reference_answer.split(". ")[0] + ".")
+        if state.current is not None and state.current.kind == "probe":
+            break
+    else:
+        pytest.skip("no partial answer produced a follow-up")
+    interviewer.finish(state)
+    assert state.get_belief().total_answered == 1
+    assert state.turns[-1].kind == "question" and state.turns[-1].grade is not None

@@ -1,0 +1,49 @@
+"""App benchmarks: start to page answering, per-turn latency through gradio_client (one user at a time), and
+server memory after 20 sessions. `make bench` runs it after the engine benchmarks."""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+
+from benchmarks.load import STATUS, free_port, rss_mb, start_server
+
+SESSIONS = 20
+
+
+def main() -> int:
+    from gradio_client import Client
+
+    with tempfile.TemporaryDirectory(prefix="coach-bench-app-") as home:
+        port = free_port()
+        proc, cold = start_server(home, port)  # fresh BOT_HOME: includes the first ingest
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc, warm = start_server(home, port)  # what `make run` costs once installed and ingested
+        print(f"start to page answering: {warm:.1f} s (first start with ingest {cold:.1f} s); "
+              f"RSS {rss_mb(proc.pid):.0f} MB")
+        url = f"http://127.0.0.1:{port}/"
+        latencies = []
+        for n in range(SESSIONS):
+            client = Client(url, verbose=False)
+            out = client.predict("No target", ["version_control", "monitoring"], 3, "offline", api_name="/start")
+            for _ in range(4):
+                if out[STATUS]["finished"]:
+                    break
+                t = time.perf_counter()
+                out = client.predict("We version data with DVC, log predictions with the model version and alert "
+                                     "on drift per feature.", api_name="/answer")
+                latencies.append(time.perf_counter() - t)
+            client.close()
+        lat = sorted(latencies)
+        p = lambda q: lat[min(len(lat) - 1, int(round(q * (len(lat) - 1))))]  # noqa: E731
+        print(f"per-turn latency over {len(lat)} turns (streaming included): p50 {p(0.5) * 1000:.0f} ms  "
+              f"p95 {p(0.95) * 1000:.0f} ms")
+        print(f"server RSS after {SESSIONS} sessions: {rss_mb(proc.pid):.0f} MB")
+        proc.terminate()
+        proc.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
