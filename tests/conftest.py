@@ -75,3 +75,21 @@ def fake_model(coach):
 def tmp_home(tmp_path, monkeypatch):
     monkeypatch.setenv("BOT_HOME", str(tmp_path))
     return tmp_path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(coach):
+    """The Gradio app in this process on a free loopback port."""
+    from bot.ui import build_app
+
+    demo = build_app(coach)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()

@@ -2,33 +2,17 @@
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from conftest import free_port
+
 # Outputs of /start, /answer, /skip, /hint, /finish, /new and /resume, in order (gr.State is not returned).
 # Buttons are outputs too (locked while a question streams) but gradio_client does not return them.
 CHAT, BADGE, PROGRESS, STAGE, STAGE_PLOT, CAP_PLOT, GRADE, REPORT, DOWNLOADS, ANSWER, STATUS = range(11)
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)> ![pixel](http://example.invalid/p.png)"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url(coach):
-    from bot.ui import build_app
-
-    demo = build_app(coach)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
 
 
 def client(url):

@@ -1,7 +1,6 @@
 """A real browser (Debian chromium driven by Playwright) completes a short interview through the page."""
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
@@ -28,23 +27,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium "
                        "(`apt-get install -y chromium`, or `make browser`); the real-browser test is skipped"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url(coach):
-    from bot.ui import build_app
-
-    demo = build_app(coach)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
 
 
 @pytest.fixture(scope="module")
