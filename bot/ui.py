@@ -37,7 +37,9 @@ log = logging.getLogger("bot.ui")
 
 NO_TARGET = "No target"
 NO_SESSION = "No interview in progress: click Start interview (or resume one from the History tab)."
-MAX_ANSWER_CHARS = 20_000
+# A sanity limit on what one request may carry; long answers below it are graded on their first
+# BOT_ANSWER_TOKENS tokens with a notice (flag too_long), not refused.
+MAX_ANSWER_CHARS = 200_000
 LOCK_WAIT = 120          # seconds an action waits for the previous one on the same interview (LLM grading)
 STREAM_FRAMES = 10       # the next question appears in about this many steps
 STREAM_DELAY = 0.02      # seconds between steps
