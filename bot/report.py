@@ -42,7 +42,7 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
     for cap, info in caps.items():
         if info is None:
             continue
-        if info["stage"] >= base:
+        if info["stage"] >= max(base, 2):  # stage 1 describes an absence: never a strength
             strengths.append({"capability": cap, "stage": info["stage"],
                               "practice": knowledge.matrix[(cap, info["stage"])].practice})
     target = min(base + 1, 5)
