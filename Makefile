@@ -33,10 +33,11 @@ browser:
 	      || echo "could not install chromium: the browser tests will be skipped"; \
 	  else echo "chromium is not installed and cannot be installed here: the browser tests will be skipped"; fi; }
 
+# The evals keep their data (and the embedded knowledge) in .test-home, never in your own BOT_HOME.
 test: install browser
 	$(PY) -m pytest
-	$(PY) -m evals run --model fake --check
-	$(PY) -m evals run --model offline --check
+	BOT_HOME=$(CURDIR)/.test-home $(PY) -m evals run --model fake --check
+	BOT_HOME=$(CURDIR)/.test-home $(PY) -m evals run --model offline --check --report
 
 evals: install
 	$(PY) -m evals run --model offline --report

@@ -95,9 +95,15 @@ class Grader:
     def coverage(self, rubric: Rubric, sentences: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Best similarity of each key point to any sentence or pair of adjacent sentences, and the argmax."""
         clauses = [c for s in sentences for c in CLAUSE_SPLIT.split(s) if len(c.split()) >= 4 and c != s]
-        windows = sentences + [f"{a} {b}" for a, b in zip(sentences, sentences[1:])] + clauses
         embedder = get_embedder()
-        sims = embedder.embed(windows) @ embedder.embed(list(rubric.key_points)).T
+        single = embedder.embed(sentences + clauses)
+        # A pair of adjacent sentences is scored with the mean of their vectors: close to embedding the pair
+        # (mean pooling), at no extra model cost.
+        pairs = single[: len(sentences) - 1] + single[1 : len(sentences)]
+        pairs /= np.clip(np.linalg.norm(pairs, axis=1, keepdims=True), 1e-12, None)
+        vectors = np.concatenate([single[: len(sentences)], pairs, single[len(sentences):]])
+        windows = sentences + [f"{a} {b}" for a, b in zip(sentences, sentences[1:])] + clauses
+        sims = vectors @ embedder.embed(list(rubric.key_points)).T
         return sims.max(axis=0), sims.argmax(axis=0), windows
 
     def _offline(self, rubric: Rubric, inspection: Inspection, flags: list[str], context) -> Grade:
