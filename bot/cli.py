@@ -131,7 +131,6 @@ def cmd_ingest(args) -> int:
 
     store = KnowledgeStore(load_settings())
     report = store.ingest(rebuild=args.rebuild, progress=True)
-    store._collection.modify(metadata={"knowledge": store.knowledge.digest})
     print(f"ingested: {report} ({store.count()} documents in {store.settings.chroma_dir})")
     return 0
 

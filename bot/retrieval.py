@@ -94,6 +94,7 @@ class KnowledgeStore:
                 if show or done == len(todo):
                     print(f"  embedding knowledge [{bar:<30}] {done}/{len(todo)}", end=end, file=sys.stderr)
         added = sum(1 for d in todo if d.id not in known)
+        self._collection.modify(metadata={"knowledge": self.knowledge.digest})
         return IngestReport(added, len(todo) - added, len(stale), len(docs) - len(todo),
                             time.perf_counter() - started)
 
@@ -105,9 +106,7 @@ class KnowledgeStore:
                 digest = self._collection.metadata or {}
                 if digest.get("knowledge") == self.knowledge.digest:
                     return None
-        report = self.ingest()
-        self._collection.modify(metadata={"knowledge": self.knowledge.digest})
-        return report
+        return self.ingest()
 
     def search(self, query: str, k: int = 4, stage: int | None = None, capability: str | None = None,
                kind: str | None = None) -> list[Hit]:
