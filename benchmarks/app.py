@@ -7,6 +7,7 @@ import tempfile
 import time
 
 from benchmarks.load import STATUS, free_port, rss_mb, start_server
+from benchmarks.run import pct
 
 SESSIONS = 20
 
@@ -36,9 +37,8 @@ def main() -> int:
                 latencies.append(time.perf_counter() - t)
             client.close()
         lat = sorted(latencies)
-        p = lambda q: lat[min(len(lat) - 1, int(round(q * (len(lat) - 1))))]  # noqa: E731
-        print(f"per-turn latency over {len(lat)} turns (streaming included): p50 {p(0.5) * 1000:.0f} ms  "
-              f"p95 {p(0.95) * 1000:.0f} ms")
+        print(f"per-turn latency over {len(lat)} turns (streaming included): p50 {pct(lat, 0.5) * 1000:.0f} ms  "
+              f"p95 {pct(lat, 0.95) * 1000:.0f} ms")
         print(f"server RSS after {SESSIONS} sessions: {rss_mb(proc.pid):.0f} MB")
         proc.terminate()
         proc.wait(timeout=30)

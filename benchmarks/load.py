@@ -14,6 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from benchmarks.run import pct
+
 ROOT = Path(__file__).resolve().parent.parent
 STATUS = 10
 USERS = int(os.environ.get("USERS", "50"))
@@ -98,7 +100,7 @@ def main() -> int:
         proc.terminate()
         proc.wait(timeout=30)
     lat = sorted(latencies)
-    q = lambda p: lat[min(len(lat) - 1, int(round(p * (len(lat) - 1))))] if lat else float("nan")  # noqa: E731
+    q = (lambda p: pct(lat, p)) if lat else (lambda p: float("nan"))  # noqa: E731
     print(f"{USERS} concurrent users x {QUESTIONS}-question offline interviews in {wall:.1f} s")
     print(f"  turns {len(lat)}  latency p50 {q(0.5):.2f} s  p95 {q(0.95):.2f} s  max {q(1.0):.2f} s"
           f"  mean {statistics.mean(lat) if lat else float('nan'):.2f} s")

@@ -1,7 +1,6 @@
 """Wiring shared by the CLI and the app: settings, knowledge, retrieval, session store and engines."""
 from __future__ import annotations
 
-import threading
 from functools import cached_property
 
 from bot.config import Settings, load_settings
@@ -15,7 +14,6 @@ from bot.report import build_report, to_markdown
 class Coach:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
-        self._lock = threading.Lock()
 
     @cached_property
     def knowledge(self) -> Knowledge:
@@ -42,13 +40,14 @@ class Coach:
     def grader(self, model_name: str | None = None) -> Grader:
         return Grader(self.model(model_name), self.retrieval)
 
-    def estimator(self):
+    @cached_property
+    def _estimator(self):
         from bot.estimate import EvidenceEstimator
 
-        with self._lock:
-            if "_estimator" not in self.__dict__:
-                self.__dict__["_estimator"] = EvidenceEstimator(self.knowledge)
-        return self.__dict__["_estimator"]
+        return EvidenceEstimator(self.knowledge)
+
+    def estimator(self):
+        return self._estimator
 
     def report(self, state: SessionState) -> tuple[dict, str]:
         report = build_report(state, self.knowledge)

@@ -16,7 +16,6 @@ from bot.models import LLMError, Model, to_messages
 from bot.prompts import load_prompt, quote_answer
 from bot.schemas import CAPABILITIES, Grade, LLMQuestion, Question
 
-SKIP_WEIGHT_HINTED = True  # a skipped question counts as a hinted 0: weak evidence of a gap
 
 
 def now() -> str:
@@ -151,7 +150,7 @@ class Interviewer:
             original = self._main_turn(state, turn.question_id)
             self._update(state, question, original.grade.score, hinted=original.hinted)
         else:
-            self._update(state, question, 0, hinted=SKIP_WEIGHT_HINTED)
+            self._update(state, question, 0, hinted=True)  # a skip is a half-weight 0: weak evidence of a gap
         self._advance(state)
         return self._result(state, None)
 

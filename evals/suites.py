@@ -197,7 +197,7 @@ def robustness(spec: dict, ctx) -> tuple[list[dict], dict]:
             rubric = Rubric(row.get("question") or question.question, tuple(row["key_points"]))
         else:
             rubric = Rubric.from_question(question)
-        text = row["text"] * 1 if not row.get("repeat") else " ".join([row["text"]] * int(row["repeat"]))
+        text = " ".join([row["text"]] * int(row.get("repeat") or 1))
         try:
             grade = grader.grade(rubric, text)
         except Exception as exc:  # noqa: BLE001 - the metric counts crashes
@@ -233,7 +233,6 @@ def robustness(spec: dict, ctx) -> tuple[list[dict], dict]:
 
 # ------------------------------------------------------------------ 6. cost
 def cost(spec: dict, ctx) -> tuple[list[dict], dict]:
-    from bot.models import to_messages  # noqa: F401 - the same message shape the engine sends
     from bot.prompts import load_prompt, quote_answer
     from bot.tokens import count_tokens
 
