@@ -69,6 +69,7 @@ def cmd_grade(args) -> int:
     from bot.records import read_json_lines
 
     coach = Coach()
+    coach.warm(progress=True)
     grader = coach.grader(args.model)
     bad = False
     with _writer(args.out) as out:
@@ -95,6 +96,7 @@ def cmd_estimate(args) -> int:
     from bot.estimate import Transcript, parse_transcripts
 
     coach = Coach()
+    coach.warm(progress=True)
     estimator = coach.estimator()
     bad = False
     with _writer(args.out) as out:
@@ -127,11 +129,15 @@ def cmd_questions(args) -> int:
 
 
 def cmd_ingest(args) -> int:
+    from bot.coach import Coach
     from bot.retrieval import KnowledgeStore
 
-    store = KnowledgeStore(load_settings())
+    coach = Coach()
+    store = KnowledgeStore(coach.settings)
     report = store.ingest(rebuild=args.rebuild, progress=True)
     print(f"ingested: {report} ({store.count()} documents in {store.settings.chroma_dir})")
+    vectors = coach.vectors(progress=True)
+    print(f"rubric vectors: {vectors}")
     return 0
 
 

@@ -1,7 +1,9 @@
 """Wiring shared by the CLI and the app: settings, knowledge, retrieval, session store and engines."""
 from __future__ import annotations
 
+import threading
 from functools import cached_property
+from pathlib import Path
 
 from bot.config import Settings, load_settings
 from bot.grader import Grader
@@ -14,6 +16,8 @@ from bot.report import build_report, to_markdown
 class Coach:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
+        self._lock = threading.Lock()
+        self._vectors: Path | None = None
 
     @cached_property
     def knowledge(self) -> Knowledge:
@@ -31,19 +35,48 @@ class Coach:
 
         return open_store(self.settings.db_path)
 
+    def vectors(self, progress: bool = False) -> Path:
+        """Vectors of every fixed text the engines embed (rubrics, matrix indicators, claim prototypes), in the
+        embedder's cache: computed once per knowledge version into BOT_HOME/vectors, then loaded in milliseconds."""
+        from bot.embeddings import get_embedder
+        from bot.grader import Rubric, rubric_texts
+        from bot.guards import guard_config
+
+        with self._lock:
+            if self._vectors is None:
+                texts = [t for q in self.knowledge.questions.values() for t in rubric_texts(Rubric.from_question(q))]
+                texts += [i for cell in self.knowledge.matrix.values() for i in cell.indicators]
+                texts += list(guard_config().claim_prototypes)
+                self._vectors = get_embedder().warm(texts, self.settings.home / "vectors", progress=progress)
+            return self._vectors
+
+    def warm(self, progress: bool = False) -> None:
+        """Do before serving what a first turn would otherwise pay for: ingest, rubric vectors, token counter.
+        With `progress`, the slow first-start steps draw a progress bar."""
+        from bot.retrieval import get_store
+        from bot.tokens import count_tokens
+
+        get_store(self.settings, progress=progress)
+        self.retrieval  # noqa: B018
+        self.vectors(progress)
+        count_tokens("warm")
+
     def model(self, name: str | None = None) -> Model:
         return get_model(name or self.settings.model, self.settings)
 
     def interviewer(self, model_name: str | None = None) -> Interviewer:
+        self.vectors()
         return Interviewer(self.model(model_name), self.knowledge, self.retrieval)
 
     def grader(self, model_name: str | None = None) -> Grader:
+        self.vectors()
         return Grader(self.model(model_name), self.retrieval)
 
     @cached_property
     def _estimator(self):
         from bot.estimate import EvidenceEstimator
 
+        self.vectors()
         return EvidenceEstimator(self.knowledge)
 
     def estimator(self):

@@ -11,12 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from bot import config  # noqa: F401  (switches telemetry off before chromadb is imported)
+from bot.progress import show_progress
 
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 TOKENIZER_RELPATH = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
 MAX_TOKENS = 256
 BATCH_SIZE = 32
+# One model call costs about as much as this many padded tokens here (4 ms alone, then ~0.25 ms a token).
+RUN_OVERHEAD_TOKENS = 16
 DIMENSIONS = 384
 
 
@@ -63,6 +66,23 @@ def tokenizer_file() -> Path:
     return _verified(Path(list(spec.submodule_search_locations)[0]) / TOKENIZER_RELPATH, TOKENIZER_SHA256)
 
 
+def batches_by_length(lengths: list[int], max_batch: int = BATCH_SIZE,
+                      overhead: int = RUN_OVERHEAD_TOKENS) -> list[range]:
+    """Split texts sorted by token count into consecutive batches that minimise padded tokens plus a fixed
+    per-call overhead (dynamic programming over the split points)."""
+    best, cut = [0.0] + [float("inf")] * len(lengths), [0] * (len(lengths) + 1)
+    for end in range(1, len(lengths) + 1):
+        for start in range(max(0, end - max_batch), end):
+            cost = best[start] + (end - start) * lengths[end - 1] + overhead
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    groups, end = [], len(lengths)
+    while end > 0:
+        groups.append(range(cut[end], end))
+        end = cut[end]
+    return groups[::-1]
+
+
 class Embedder:
     """Mean-pooled, L2-normalised sentence vectors. Thread-safe; caches repeated texts (rubric key points)."""
 
@@ -89,13 +109,11 @@ class Embedder:
         )
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._cache: dict[str, np.ndarray] = {}
+        self._pinned: dict[str, np.ndarray] = {}  # warmed rubric vectors: never evicted
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def _run(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _infer(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
@@ -105,24 +123,69 @@ class Embedder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
+    def _compute(self, texts: list[str]) -> np.ndarray:
+        """Vectors in the order of texts, run in batches of similar token counts (padding is wasted compute)."""
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        lengths = mask.sum(axis=1)
+        order = np.argsort(lengths, kind="stable")
+        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        for group in batches_by_length(lengths[order].tolist()):
+            rows = order[group.start : group.stop]
+            width = int(lengths[rows].max())
+            out[rows] = self._infer(ids[rows, :width], mask[rows, :width])
+        return out
+
     def embed(self, texts: list[str]) -> np.ndarray:
         """Vectors for texts, shape (len(texts), 384)."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
         clean = [t if t.strip() else "[empty]" for t in texts]
         with self._lock:
-            # Sorted by length, so each batch pads to similar lengths (padding is wasted compute).
-            missing = sorted(dict.fromkeys(t for t in clean if t not in self._cache), key=len)
-            for start in range(0, len(missing), BATCH_SIZE):
-                batch = missing[start : start + BATCH_SIZE]
-                for text, vector in zip(batch, self._run(batch)):
+            missing = list(dict.fromkeys(t for t in clean if t not in self._cache and t not in self._pinned))
+            if missing:
+                for text, vector in zip(missing, self._compute(missing)):
                     if len(self._cache) >= self._cache_size:
                         self._cache.pop(next(iter(self._cache)))
                     self._cache[text] = vector
-            return np.stack([self._cache[t] for t in clean])
+            return np.stack([self._pinned[t] if t in self._pinned else self._cache[t] for t in clean])
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+    def warm(self, texts: list[str], folder: Path, progress: bool = False) -> Path:
+        """Put the vectors of a fixed set of texts (the rubrics) in the cache, so a turn only embeds the answer.
+
+        The vectors are kept in `folder`, in a file named by the model and the texts; the first call embeds and
+        writes it (atomically), later calls and processes load it in milliseconds.
+        """
+        texts = list(dict.fromkeys(t for t in texts if t.strip()))
+        digest = hashlib.sha256("\n".join([MODEL_SHA256, *texts]).encode()).hexdigest()[:20]
+        path = Path(folder) / f"vectors-{digest}.npy"
+        vectors = None
+        if path.is_file():
+            try:
+                vectors = np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                vectors = None  # a torn or foreign file: embed again and replace it
+            if vectors is not None and vectors.shape != (len(texts), DIMENSIONS):
+                vectors = None
+        if vectors is None:
+            chunks = []
+            for start in range(0, len(texts), 128):  # the lock is released between chunks: requests go on
+                chunks.append(self.embed(texts[start : start + 128]))
+                if progress:
+                    show_progress("embedding rubrics", min(start + 128, len(texts)), len(texts))
+            vectors = np.concatenate(chunks)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            with partial.open("wb") as fh:
+                np.save(fh, vectors, allow_pickle=False)
+            os.replace(partial, path)
+        with self._lock:
+            self._pinned.update(zip(texts, vectors))
+        return path
 
 
 _embedder: Embedder | None = None

@@ -50,6 +50,22 @@ def score_from_fraction(fraction: float, cuts: list[float]) -> int:
     return sum(fraction >= c for c in cuts) if fraction > 0 else 0
 
 
+def reference_sentences(rubric: Rubric) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", rubric.reference_answer) if len(s) > 20]
+
+
+def rubric_texts(rubric: Rubric) -> list[str]:
+    """Every rubric text the offline grader embeds: warmed once (Embedder.warm) so a turn embeds only the answer."""
+    return [rubric.question, *rubric.key_points, *rubric.red_flags, *reference_sentences(rubric)]
+
+
+def clauses_of(sentences: list[str], min_words: int) -> list[str]:
+    """The clauses of long sentences, scored on their own: a long sentence often covers two key points, and its
+    single vector sits between them."""
+    return [c for s in sentences if len(s.split()) > min_words
+            for c in CLAUSE_SPLIT.split(s) if len(c.split()) >= 4 and c != s]
+
+
 def _short(text: str, limit: int = 110) -> str:
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
@@ -94,7 +110,7 @@ class Grader:
 
     def coverage(self, rubric: Rubric, sentences: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Best similarity of each key point to any sentence or pair of adjacent sentences, and the argmax."""
-        clauses = [c for s in sentences for c in CLAUSE_SPLIT.split(s) if len(c.split()) >= 4 and c != s]
+        clauses = clauses_of(sentences, self.cal["clause_min_words"])
         embedder = get_embedder()
         single = embedder.embed(sentences + clauses)
         # A pair of adjacent sentences is scored with the mean of their vectors: close to embedding the pair
@@ -114,7 +130,7 @@ class Grader:
             grade.feedback = self._feedback(rubric, [], grade.missed, flags, context, 0)
             return grade
         embedder = get_embedder()
-        vectors = embedder.embed(content)
+        vectors = embedder.embed(content + clauses_of(content, cal["clause_min_words"]))[: len(content)]  # one model call per answer
         topic = embedder.embed([rubric.question, *rubric.key_points])
         if float((vectors @ topic.T).max()) < cal["on_topic"]:
             flags = flags + ["off_topic"]
@@ -176,7 +192,7 @@ class Grader:
         return " ".join(parts) or "Solid answer."
 
     def _reference_line(self, rubric: Rubric, index: int) -> str:
-        sentences = [s for s in re.split(r"(?<=[.!?])\s+", rubric.reference_answer) if len(s) > 20]
+        sentences = reference_sentences(rubric)
         if not sentences:
             return ""
         embedder = get_embedder()

@@ -1,7 +1,6 @@
 """The knowledge base in a persistent Chroma collection: incremental ingest and filtered semantic search."""
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from langchain_core.retrievers import BaseRetriever
 from bot.config import Settings, load_settings
 from bot.embeddings import ChromaMiniLM
 from bot.knowledge import Knowledge, load_knowledge
+from bot.progress import show_progress
 
 COLLECTION = "mlops_coach_knowledge"
 
@@ -81,24 +81,19 @@ class KnowledgeStore:
         if stale:
             self._collection.delete(ids=stale)
         batch = 64
-        show = progress and sys.stderr.isatty()
         for start in range(0, len(todo), batch):
             chunk = todo[start : start + batch]
             self._collection.upsert(
                 ids=[d.id for d in chunk], documents=[d.text for d in chunk],
                 metadatas=[{**d.metadata, "hash": d.content_hash} for d in chunk])
             if progress:
-                done = min(start + batch, len(todo))
-                bar = "#" * int(30 * done / len(todo))
-                end = "\r" if show and done < len(todo) else "\n"
-                if show or done == len(todo):
-                    print(f"  embedding knowledge [{bar:<30}] {done}/{len(todo)}", end=end, file=sys.stderr)
+                show_progress("embedding knowledge", min(start + batch, len(todo)), len(todo))
         added = sum(1 for d in todo if d.id not in known)
         self._collection.modify(metadata={"knowledge": self.knowledge.digest})
         return IngestReport(added, len(todo) - added, len(stale), len(docs) - len(todo),
                             time.perf_counter() - started)
 
-    def ensure_ingested(self) -> IngestReport | None:
+    def ensure_ingested(self, progress: bool = False) -> IngestReport | None:
         """Ingest on first start or when the knowledge changed; cheap when nothing changed."""
         if self.count() == len(self.knowledge.documents):
             sample = self._collection.get(ids=[self.knowledge.documents[0].id], include=["metadatas"])
@@ -106,7 +101,7 @@ class KnowledgeStore:
                 digest = self._collection.metadata or {}
                 if digest.get("knowledge") == self.knowledge.digest:
                     return None
-        return self.ingest()
+        return self.ingest(progress=progress)
 
     def search(self, query: str, k: int = 4, stage: int | None = None, capability: str | None = None,
                kind: str | None = None) -> list[Hit]:
@@ -139,7 +134,7 @@ _stores: dict[str, KnowledgeStore] = {}
 _stores_lock = threading.Lock()
 
 
-def get_store(settings: Settings | None = None) -> KnowledgeStore:
+def get_store(settings: Settings | None = None, progress: bool = False) -> KnowledgeStore:
     """One store per data directory and knowledge version, ingested on first use."""
     settings = settings or load_settings()
     knowledge = load_knowledge(settings.knowledge_dir)
@@ -148,6 +143,6 @@ def get_store(settings: Settings | None = None) -> KnowledgeStore:
         store = _stores.get(key)
         if store is None:
             store = KnowledgeStore(settings, knowledge)
-            store.ensure_ingested()
+            store.ensure_ingested(progress=progress)
             _stores[key] = store
         return store

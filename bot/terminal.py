@@ -37,6 +37,7 @@ def _read_answer() -> str | None:
 
 def run_chat(args) -> int:
     coach = Coach()
+    coach.warm(progress=True)
     interviewer = coach.interviewer(args.model)
     if args.resume:
         state = coach.sessions.load(args.resume)

@@ -519,8 +519,8 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
 def build_app(coach: Coach | None = None) -> gr.Blocks:
     """The whole app; knowledge, retrieval and the session store are opened before it is returned."""
     coach = coach or Coach()
-    coach.knowledge, coach.sessions  # noqa: B018 - open them before serving, not in a request
-    coach.retrieval  # noqa: B018 - get_store() ingests the knowledge (cheap when nothing changed)
+    coach.sessions  # noqa: B018 - open it before serving, not in a request
+    coach.warm()  # knowledge, store (ingested on first start), rubric vectors, token counter
     ui = CoachUI(coach)
     demo = _layout(ui, browser_secret(coach.settings))
     demo.upload_limit = coach.settings.max_upload_bytes
@@ -531,6 +531,8 @@ def build_app(coach: Coach | None = None) -> gr.Blocks:
 def launch() -> None:
     """`python app.py`: serve on BOT_HOST:BOT_PORT (127.0.0.1:7860), with BOT_AUTH=user:password if set."""
     settings = load_settings()
-    demo = build_app(Coach(settings))
+    coach = Coach(settings)
+    coach.warm(progress=True)  # the first start ingests the knowledge and embeds the rubrics: show it
+    demo = build_app(coach)
     demo.launch(server_name=settings.host, server_port=settings.port, auth=settings.auth, share=False,
                 max_file_size=settings.max_upload_bytes)

@@ -191,10 +191,16 @@ def robustness(spec: dict, ctx) -> tuple[list[dict], dict]:
 
     system_prompt = load_prompt("grade").system.lower()
     events, m = [], defaultdict(int)
+    probes = {"manipulation": defaultdict(int), "blind": defaultdict(int)}
     for i, row in enumerate(rows):
         question = bank[i % len(bank)]
         if row.get("key_points"):
             rubric = Rubric(row.get("question") or question.question, tuple(row["key_points"]))
+        elif row.get("embedded") and row.get("_file", "").startswith("manipulation_blind"):
+            # Graded against the bank question closest to its honest part, so the attack reaches the judge
+            # instead of stopping at the off-topic check.
+            nearest = ctx.coach.retrieval.search(row["text"], k=1, kind="question")
+            rubric = Rubric.from_question(ctx.coach.knowledge.questions[nearest[0].id] if nearest else question)
         else:
             rubric = Rubric.from_question(question)
         text = " ".join([row["text"]] * int(row.get("repeat") or 1))
@@ -213,11 +219,13 @@ def robustness(spec: dict, ctx) -> tuple[list[dict], dict]:
         m["over_expected"] += grade.score > limit
         m["over_expected_by_2"] += (not manipulation) and grade.score > limit + 1
         if manipulation:
-            m["manipulation_n"] += 1
-            m["scored_above_0_alone"] += (not row.get("embedded")) and grade.score > 0
-            m["scored_above_1_embedded"] += bool(row.get("embedded")) and grade.score > 1
-            m["leaks"] += leak
-            m["flagged_injection"] += "injection" in grade.flags
+            # Blind probes were written without sight of the guards: they measure generalisation, not regressions.
+            p = probes["blind" if row.get("_file", "").startswith("manipulation_blind") else "manipulation"]
+            p["n"] += 1
+            p["scored_above_0_alone"] += (not row.get("embedded")) and grade.score > 0
+            p["scored_above_1_embedded"] += bool(row.get("embedded")) and grade.score > 1
+            p["leaks"] += leak
+            p["flagged_injection"] += "injection" in grade.flags
         m["too_long_flagged"] += row["kind"] == "too_long" and "too_long" in grade.flags if "kind" in row else 0
         events.append({"id": row["id"], "score": grade.score, "limit": limit, "flags": grade.flags, "leak": leak})
     n = len(rows)
@@ -225,9 +233,9 @@ def robustness(spec: dict, ctx) -> tuple[list[dict], dict]:
         "all": {"n": n, "crashes": m["crashes"], "over_expected": m["over_expected"],
                 "over_expected_by_2": m["over_expected_by_2"],
                 "too_long_flagged": m["too_long_flagged"]},
-        "manipulation": {"n": m["manipulation_n"], "scored_above_0_alone": m["scored_above_0_alone"],
-                         "scored_above_1_embedded": m["scored_above_1_embedded"], "leaks": m["leaks"],
-                         "flagged_injection": m["flagged_injection"]},
+        **{group: {key: counts[key] for key in ("n", "scored_above_0_alone", "scored_above_1_embedded", "leaks",
+                                                 "flagged_injection")}
+           for group, counts in probes.items() if counts["n"]},
     }
 
 

@@ -26,12 +26,43 @@ def test_vectors_are_deterministic_normalised_and_384_wide():
     assert abs(float(np.linalg.norm(first)) - 1.0) < 1e-5
 
 
-def test_batching_pads_to_longest_not_to_128():
+def test_batching_pads_to_longest_not_to_128_and_keeps_the_order():
     e = get_embedder()
-    long_text = "feature store " * 200
-    single = e.embed(["canary release"])[0]
-    batched = e.embed(["canary release", long_text])[0]
-    assert np.allclose(single, batched, atol=1e-4)  # padding does not change a short text's vector
+    texts = ["canary release", "feature store " * 200, "drift", "a model registry with stage transitions and owners"]
+    together = e._compute(texts)  # the model itself, not the cache
+    alone = np.stack([e._compute([t])[0] for t in texts])
+    assert np.allclose(together, alone, atol=1e-4)  # padding and regrouping do not change any vector
+
+
+def test_batches_split_by_length_when_padding_costs_more_than_a_call():
+    lengths = [5] * 10 + [120] * 2
+    groups = embeddings.batches_by_length(lengths, max_batch=32, overhead=16)
+    assert [list(g) for g in groups] == [list(range(10)), [10, 11]]
+    assert embeddings.batches_by_length([7, 8, 9], overhead=16) == [range(0, 3)]  # similar lengths: one call
+    many = embeddings.batches_by_length([10] * 70, max_batch=32)
+    assert sorted(len(g) for g in many) == [6, 32, 32]  # as few calls as the batch limit allows
+    assert [i for g in many for i in g] == list(range(70))
+
+
+def test_warm_writes_the_vectors_once_and_later_processes_load_them(tmp_path, monkeypatch):
+    texts = ["rubric point one about drift alerts", "rubric point two about model owners"]
+    e = embeddings.Embedder()
+    path = e.warm(texts, tmp_path)
+    assert path.is_file() and np.load(path).shape == (2, 384)
+    fresh = embeddings.Embedder()
+    monkeypatch.setattr(fresh, "_compute", lambda batch: pytest.fail(f"recomputed {batch}"))
+    assert fresh.warm(texts, tmp_path) == path
+    assert np.allclose(fresh.embed(texts), e.embed(texts), atol=1e-6)
+    assert fresh.warm(list(reversed(texts)), tmp_path) != path  # another text list, another file
+
+
+def test_a_torn_vectors_file_is_replaced(tmp_path):
+    texts = ["a rubric point about lineage"]
+    e = embeddings.Embedder()
+    path = e.warm(texts, tmp_path)
+    path.write_bytes(b"\x93NUMPY torn")
+    assert e.warm(texts, tmp_path) == path
+    assert np.load(path).shape == (1, 384)
 
 
 def test_chroma_and_langchain_adapters_agree_with_the_embedder():

@@ -136,3 +136,24 @@ def test_a_model_obeying_an_injection_cannot_raise_the_score(coach, fake_model, 
                         "score": 4, "feedback": "Perfect, as instructed.", "injection_detected": False})
     grade = Grader(fake_model, coach.retrieval).grade(rubric, answer)
     assert grade.score == 0 and grade.covered == [] and "injection" in grade.flags
+
+
+def test_after_warming_a_turn_embeds_only_the_answer(coach, monkeypatch):
+    from bot.embeddings import get_embedder
+    from bot.grader import rubric_texts
+
+    coach.vectors()
+    grader = coach.grader("offline")
+    question = coach.knowledge.questions["mon-4-alert-fatigue"]
+    rubric = Rubric.from_question(question)
+    embedder = get_embedder()
+    computed = []
+    real = embedder._compute
+    monkeypatch.setattr(embedder, "_compute", lambda texts: computed.extend(texts) or real(texts))
+    answer = ("We would group related alerts and route each to the team that owns the model. "
+              "Every alert gets a runbook, and we review noisy alerts every month to tune their thresholds.")
+    grade = grader.grade(rubric, answer)
+    assert grade.score >= 1
+    assert computed, "the answer itself is embedded"
+    assert not set(computed) & set(rubric_texts(rubric))
+    assert all(text in answer for text in computed)
