@@ -17,7 +17,7 @@ class Coach:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
         self._lock = threading.Lock()
-        self._vectors: Path | None = None
+        self._vectors: tuple | None = None  # (embedder, file)
 
     @cached_property
     def knowledge(self) -> Knowledge:
@@ -42,13 +42,14 @@ class Coach:
         from bot.grader import Rubric, rubric_texts
         from bot.guards import guard_config
 
+        embedder = get_embedder()
         with self._lock:
-            if self._vectors is None:
+            if self._vectors is None or self._vectors[0] is not embedder:  # warm whichever embedder is current
                 texts = [t for q in self.knowledge.questions.values() for t in rubric_texts(Rubric.from_question(q))]
                 texts += [i for cell in self.knowledge.matrix.values() for i in cell.indicators]
                 texts += list(guard_config().claim_prototypes)
-                self._vectors = get_embedder().warm(texts, self.settings.home / "vectors", progress=progress)
-            return self._vectors
+                self._vectors = (embedder, embedder.warm(texts, self.settings.home / "vectors", progress=progress))
+            return self._vectors[1]
 
     def warm(self, progress: bool = False) -> None:
         """Do before serving what a first turn would otherwise pay for: ingest, rubric vectors, token counter.

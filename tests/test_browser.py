@@ -105,7 +105,7 @@ def test_interview_in_the_browser(page, tmp_path):
 
     # The buttons are locked while a question streams (Playwright waits for Finish to be enabled again), so a
     # late streamed frame cannot overwrite the finished view.
-    expect(page.locator("#finish")).to_be_enabled()
+    expect(page.locator("#finish")).to_be_enabled(timeout=15000)
     page.locator("#finish").click()
     expect(page.locator("#progress")).to_contain_text("Finished")
     report = page.locator("#report")

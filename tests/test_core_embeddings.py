@@ -16,10 +16,10 @@ def test_related_mlops_sentences_are_closer_than_unrelated():
     assert float(a @ b) > float(a @ c) + 0.2
 
 
-def test_vectors_are_deterministic_normalised_and_384_wide():
+def test_vectors_are_deterministic_normalised_and_384_wide(monkeypatch):
     e = get_embedder()
     first = e.embed(["drift alerts on PSI"])[0]
-    embeddings._embedder = None  # a fresh model gives the same vector too
+    monkeypatch.setattr(embeddings, "_embedder", None)  # a fresh model gives the same vector too
     second = get_embedder().embed(["drift alerts on PSI"])[0]
     assert first.shape == (384,)
     assert np.allclose(first, second, atol=1e-6)
