@@ -120,6 +120,12 @@ class Grader:
         vectors = np.concatenate([single[: len(sentences)], pairs, single[len(sentences):]])
         windows = sentences + [f"{a} {b}" for a, b in zip(sentences, sentences[1:])] + clauses
         sims = vectors @ embedder.embed(list(rubric.key_points)).T
+        n = len(sentences)
+        if n > 1:
+            # A pair only counts for a key point both of its sentences speak to: two unrelated sentences, each a
+            # little like the point, must not add up to covering it.
+            weaker = np.minimum(sims[: n - 1], sims[1:n])
+            sims[n : 2 * n - 1] = np.where(weaker >= self.cal["pair_min"], sims[n : 2 * n - 1], -1.0)
         return sims.max(axis=0), sims.argmax(axis=0), windows
 
     def _offline(self, rubric: Rubric, inspection: Inspection, flags: list[str], context) -> Grade:
@@ -175,7 +181,7 @@ class Grader:
             parts.append("You listed terms without explaining them; say what you would do with each tool and why.")
         if "red_flag" in flags:
             parts.append("One claim in your answer is a common misconception, so it earned no credit.")
-        if covered:
+        if covered and "injection" not in flags:
             parts.append("Good: " + "; ".join(_short(rubric.key_points[i], 90) for i in covered[:2]) + ".")
         if missed and score > 0 and "injection" not in flags:
             parts.append("Missing: " + "; ".join(_short(rubric.key_points[i], 90) for i in missed[:3]) + ".")

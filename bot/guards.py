@@ -30,7 +30,6 @@ LEET = str.maketrans("013457@$", "oieastas")
 class GuardConfig:
     version: str
     injection: tuple[re.Pattern, ...]
-    injection_prototypes: tuple[str, ...]
     dont_know: tuple[re.Pattern, ...]
     claims: tuple[re.Pattern, ...]
     claim_prototypes: tuple[str, ...] = ()
@@ -46,7 +45,7 @@ def guard_config(path: str | None = None) -> GuardConfig:
     def compile_all(key: str) -> tuple[re.Pattern, ...]:
         return tuple(re.compile(p, flags) for p in data[key])
 
-    return GuardConfig(data["version"], compile_all("injection_patterns"), tuple(data["injection_prototypes"]),
+    return GuardConfig(data["version"], compile_all("injection_patterns"),
                        compile_all("dont_know_patterns"), compile_all("claim_patterns"),
                        tuple(data.get("claim_prototypes", ())))
 
