@@ -3,7 +3,6 @@ the scripted stub in tests/openai_stub.py. Every fault must end in the offline e
 with a short notice and never an exception."""
 from __future__ import annotations
 
-import json
 import re
 import time
 

@@ -1,0 +1,267 @@
+"""The app's event handlers. Per-browser state is only the session id; every handler reloads the SessionState from
+the SQLite store and saves it after each change, so a refresh or a server restart loses no answered turn. Handlers
+are plain (sync) functions: Gradio runs them in worker threads."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from contextlib import contextmanager
+from pathlib import Path
+
+from bot.config import Settings, apply_offline_env
+
+apply_offline_env()  # before gradio is imported
+
+import gradio as gr  # noqa: E402
+
+from bot import ui_views as views  # noqa: E402
+from bot.coach import Coach  # noqa: E402
+from bot.interviewer import Interviewer, SessionState  # noqa: E402
+from bot.maturity import ROLE_STAGES  # noqa: E402
+from bot.models import available_models  # noqa: E402
+from bot.schemas import CAPABILITIES  # noqa: E402
+from bot.ui_estimate import estimate_view  # noqa: E402
+
+log = logging.getLogger("bot.ui")
+
+NO_TARGET = "No target"
+NO_SESSION = "No interview in progress: click Start interview (or resume one from the History tab)."
+# A sanity limit on what one request may carry; long answers below it are graded on their first
+# BOT_ANSWER_TOKENS tokens with a notice (flag too_long), not refused.
+MAX_ANSWER_CHARS = 200_000
+LOCK_WAIT = 120          # seconds an action waits for the previous one on the same interview (LLM grading)
+STREAM_FRAMES = 10       # the next question appears in about this many steps
+STREAM_DELAY = 0.02      # seconds between steps
+
+
+class SessionLocks:
+    """One lock per session id, so two clicks on the same interview cannot grade the same turn twice."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, session_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(session_id, threading.Lock())
+
+
+def model_choices(settings: Settings) -> list[str]:
+    names = available_models(settings)
+    if os.environ.get("BOT_ENABLE_FAKE") == "1":
+        names.append("fake")
+    return names
+
+
+class CoachUI:
+    """The event handlers. No per-user state in memory: only the coach, per-session locks and a temporary folder
+    that the report downloads are copied through (removed when the process exits)."""
+
+    def __init__(self, coach: Coach) -> None:
+        self.coach = coach
+        self.knowledge = coach.knowledge
+        self.models = model_choices(coach.settings)
+        self.default_model = coach.settings.model if coach.settings.model in self.models else self.models[0]
+        self.locks = SessionLocks()
+        self.downloads = Path(tempfile.mkdtemp(prefix="mlops-coach-downloads-"))
+        weakref.finalize(self, shutil.rmtree, self.downloads, ignore_errors=True)
+
+    # ------------------------------------------------------------------ helpers
+    def _interviewer(self, model: str) -> tuple[Interviewer, str | None]:
+        try:
+            return self.coach.interviewer(model), None
+        except (ValueError, ImportError) as exc:
+            return self.coach.interviewer("offline"), (f"The {model} engine could not be started ({exc}); the "
+                                                       "offline engine is used instead.")
+
+    def _for_state(self, state: SessionState) -> Interviewer:
+        interviewer, notice = self._interviewer(state.model)
+        if notice:
+            state.model = interviewer.model.name
+            state.notices.append(notice)
+        return interviewer
+
+    @contextmanager
+    def _session(self, session_id: str | None):
+        """The stored session, held exclusively: actions on one interview run one at a time, in click order."""
+        if not session_id:
+            raise gr.Error(NO_SESSION)
+        lock = self.locks(session_id)
+        if not lock.acquire(timeout=LOCK_WAIT):
+            raise gr.Error("This interview is still busy with your previous action; try again in a moment.")
+        try:
+            yield self._load(session_id)
+        finally:
+            lock.release()
+
+    def _load(self, session_id: str | None) -> SessionState:
+        if not session_id:
+            raise gr.Error(NO_SESSION)
+        try:
+            return self.coach.sessions.load(session_id)
+        except KeyError:
+            raise gr.Error("This interview is no longer in the session store; start a new one.") from None
+
+    def _report_files(self, state: SessionState) -> tuple[str, list[str]]:
+        md_path, json_path = self.coach.write_report(state)
+        folder = self.downloads / state.id
+        folder.mkdir(parents=True, exist_ok=True)
+        files = [folder / f"mlops-report-{state.id}.md", folder / f"mlops-transcript-{state.id}.json"]
+        shutil.copyfile(md_path, files[0])
+        shutil.copyfile(json_path, files[1])
+        return files[0].read_text(encoding="utf-8"), [str(f) for f in files]
+
+    def render(self, state: SessionState | None, answer: str | None = "", typing: bool = True) -> tuple:
+        """Every interview output, rebuilt from the saved state (order: `outputs` in `_layout`).
+
+        `answer` None leaves the answer box's text alone; `typing` False locks the box and the action buttons while
+        a question streams, so no other action on this interview starts until the browser has shown the last frame.
+        """
+        active = state is not None and state.status == "active"
+        finished = state is not None and state.status == "finished"
+        report, files = self._report_files(state) if finished else ("", None)
+        placeholder = ("Your answer (Enter sends, Shift+Enter adds a line)" if active else
+                       "Click Start interview to begin.")
+        return (state.id if state else None, views.chat_messages(state, self.knowledge),
+                views.badge(state, self.default_model), views.progress(state), views.stage_headline(state),
+                views.stage_frame(state), views.capability_frame(state), views.grade_panel(state, self.knowledge),
+                gr.Column(visible=finished), report, files,
+                gr.Textbox(interactive=active and typing, placeholder=placeholder,
+                           **({} if answer is None else {"value": answer})),
+                gr.Accordion(open=state is None),
+                *(gr.Button(interactive=active and typing) for _ in range(4)),  # submit, hint, skip, finish
+                *(gr.Button(interactive=typing) for _ in range(2)),  # new, start
+                views.status(state))
+
+    def _stream(self, state: SessionState):
+        """Yield the view with the newest question appearing progressively, then the final view.
+
+        The first frame clears the answer box and locks it and the action buttons; the last unlocks them (text
+        untouched). The browser may apply streamed frames a little late, so a click during the stream could
+        otherwise be overwritten by a stale frame. The session's lock is held meanwhile, so an action from a
+        second tab or an API client waits for the stream too.
+        """
+        if state.current is None:  # finished: nothing to stream
+            yield self.render(state)
+            return
+        first, final = self.render(state, typing=False), self.render(state, answer=None)
+        chat = final[1]
+        head, _, body = chat[-1]["content"].partition("\n\n")
+        words = body.split(" ")
+        step = max(1, len(words) // STREAM_FRAMES)
+        for count, cut in enumerate(range(step, len(words), step) or [len(words)]):
+            partial = chat[:-1] + [{"role": "assistant", "content": f"{head}\n\n{' '.join(words[:cut])} ▍"}]
+            yield (first[:1] + (partial,) + first[2:]) if count == 0 else \
+                tuple(partial if i == 1 else gr.skip() for i in range(len(final)))
+            time.sleep(STREAM_DELAY)
+        yield final
+
+    # ------------------------------------------------------------------ interview
+    def start(self, role: str | None, capabilities: list[str] | None, n_questions: float | None,
+              model: str | None):
+        model = model or self.default_model
+        if model not in self.models:
+            raise gr.Error(f"Unknown engine {model!r}: choose one of {', '.join(self.models)}.")
+        role = None if role in (None, "", NO_TARGET) else role
+        if role is not None and role not in ROLE_STAGES:
+            raise gr.Error(f"Unknown role {role!r}: choose one of {', '.join(ROLE_STAGES)} or {NO_TARGET}.")
+        focus = [c for c in (capabilities or []) if c in CAPABILITIES]
+        notices = [] if focus else ["No capability was selected, so the interview covers all five."]
+        count = min(max(int(n_questions or 8), 3), 15)
+        interviewer, notice = self._interviewer(model)
+        state = interviewer.start(role=role, capabilities=focus or list(CAPABILITIES), max_questions=count)
+        state.notices = notices + ([notice] if notice else []) + state.notices
+        self.coach.sessions.save(state)
+        with self._session(state.id) as state:
+            yield from self._stream(state)
+
+    def answer(self, text: str | None, session_id: str | None):
+        text = text or ""
+        if not text.strip():
+            gr.Warning("Type an answer first, or click Hint or Skip.")
+            yield self.render(self._load(session_id), answer=text)
+            return
+        if len(text) > MAX_ANSWER_CHARS:
+            raise gr.Error(f"Your answer is {len(text):,} characters; keep it under {MAX_ANSWER_CHARS:,}.")
+        with self._session(session_id) as state:
+            if state.current is None:
+                raise gr.Error("This interview is finished: click New interview to start another.")
+            try:
+                self._for_state(state).answer(state, text)
+            except Exception:
+                log.exception("grading failed for session %s", state.id)
+                raise gr.Error("Grading failed unexpectedly; your answer was not saved. Please try again.") from None
+            self.coach.sessions.save(state)
+            yield from self._stream(state)
+
+    def skip(self, session_id: str | None):
+        with self._session(session_id) as state:
+            if state.current is None:
+                raise gr.Error("There is no open question to skip.")
+            self._for_state(state).skip(state)
+            self.coach.sessions.save(state)
+            yield from self._stream(state)
+
+    def hint(self, session_id: str | None) -> tuple:
+        with self._session(session_id) as state:
+            if state.current is None:
+                raise gr.Error("There is no open question to give a hint for.")
+            self._for_state(state).hint(state)
+            self.coach.sessions.save(state)
+            return self.render(state)
+
+    def finish(self, session_id: str | None) -> tuple:
+        with self._session(session_id) as state:
+            if state.status != "finished":
+                self._for_state(state).finish(state)
+                self.coach.sessions.save(state)
+            return self.render(state)
+
+    def new(self) -> tuple:
+        return self.render(None)
+
+    def restore(self, session_id: str | None) -> tuple:
+        """On page load: show the interview this browser had open, if it is still in the store."""
+        try:
+            return self.render(self.coach.sessions.load(session_id) if session_id else None)
+        except Exception:  # a stale or foreign id: start clean rather than fail the page
+            return self.render(None)
+
+    def resume(self, session_id: str | None) -> tuple:
+        return self.render(self._load(session_id)) + (gr.Tabs(selected="interview"),)
+
+    # ------------------------------------------------------------------ estimate
+    def estimate(self, text: str | None, file: str | None) -> tuple:
+        return estimate_view(self.coach, text, file)
+
+    # ------------------------------------------------------------------ history
+    def _finished_states(self, rows: list[dict], limit: int = 50) -> list[SessionState]:
+        states = []
+        for row in sorted((r for r in rows if r["status"] == "finished"), key=lambda r: r["created_at"])[-limit:]:
+            try:
+                states.append(self.coach.sessions.load(row["id"]))
+            except Exception:  # an unreadable row should not hide the rest of the history
+                log.exception("could not load session %s", row["id"])
+        return states
+
+    def history(self) -> tuple:
+        rows = self.coach.sessions.list()
+        states = self._finished_states(rows)
+        frame = views.progress_frame(states)
+        return (views.history_table(rows), gr.Dropdown(choices=views.history_choices(rows), value=None),
+                gr.LinePlot(frame, visible=frame["Date"].nunique() >= 2), views.trend(states))
+
+    def session_view(self, session_id: str | None) -> tuple:
+        if not session_id:
+            return "Choose a session to see its report.", gr.Button(visible=False)
+        state = self._load(session_id)
+        _, markdown = self.coach.report(state)
+        if state.status == "active":
+            markdown = (f"*In progress: {views.answered_questions(state)} of {state.max_questions} questions "
+                        "answered. Resume it to continue.*\n\n" + markdown)
+        return markdown, gr.Button(visible=state.status == "active")
