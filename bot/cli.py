@@ -157,10 +157,10 @@ def cmd_sessions(args) -> int:
     from bot.coach import Coach
 
     rows = Coach().sessions.list()
-    print(f"{'ID':<13} {'STARTED':<26} {'STATUS':<9} {'STAGE':<6} {'ANSWERS':<8} ROLE")
+    print(f"{'ID':<13} {'STARTED':<26} {'STATUS':<9} {'STAGE':<6} {'ANSWERS':<8} {'LOGIN':<12} ROLE")
     for r in rows:
         print(f"{r['id']:<13} {r['created_at']:<26} {r['status']:<9} {str(r['stage'] or '-'):<6} "
-              f"{r['questions']:<8} {r['role'] or '-'}")
+              f"{r['questions']:<8} {r['owner'] or '-':<12} {r['role'] or '-'}")
     return 0
 
 

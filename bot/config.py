@@ -66,7 +66,7 @@ class Settings:
     max_upload_bytes: int
     host: str
     port: int
-    auth: tuple[str, str] | None
+    auth: list[tuple[str, str]] | None  # each account sees only its own interviews
     concurrency: int
     extra: dict = field(default_factory=dict)
 
@@ -91,6 +91,22 @@ class Settings:
         return self.home / "tiktoken"
 
 
+def parse_auth(raw: str | None) -> list[tuple[str, str]] | None:
+    """BOT_AUTH: `user:password`, or several accounts separated by commas (`ana:pw1,ben:pw2`)."""
+    if not raw or not raw.strip():
+        return None
+    accounts = []
+    for number, entry in enumerate(raw.split(","), start=1):
+        user, sep, password = entry.strip().partition(":")
+        if not sep or not user or not password:
+            raise ValueError(f"BOT_AUTH account {number} ({user or entry.strip()!r}) must look like user:password; "
+                             "separate several accounts with commas")
+        if any(user == known for known, _ in accounts):
+            raise ValueError(f"BOT_AUTH names the user {user!r} twice")
+        accounts.append((user, password))
+    return accounts
+
+
 def load_settings() -> Settings:
     """Read the environment now (tests change it between calls, so nothing is cached)."""
     home = Path(os.environ.get("BOT_HOME") or _default_home()).expanduser()
@@ -98,13 +114,7 @@ def load_settings() -> Settings:
     base_url = os.environ.get("OPENAI_BASE_URL") or None
     openai_model = os.environ.get("OPENAI_MODEL") or "gpt-4o-mini"
     default_model = f"openai:{openai_model}" if (key or base_url) else "offline"
-    auth_raw = os.environ.get("BOT_AUTH")
-    auth = None
-    if auth_raw:
-        user, sep, password = auth_raw.partition(":")
-        if not sep or not user or not password:
-            raise ValueError("BOT_AUTH must look like user:password")
-        auth = (user, password)
+    auth = parse_auth(os.environ.get("BOT_AUTH"))
     return Settings(
         home=home,
         knowledge_dir=Path(os.environ.get("BOT_KNOWLEDGE_DIR") or PROJECT_ROOT / "knowledge"),

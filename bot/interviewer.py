@@ -39,6 +39,7 @@ class SessionState(BaseModel):
     created_at: str = Field(default_factory=now)
     updated_at: str = Field(default_factory=now)
     role: str | None = None
+    owner: str | None = None  # the login (BOT_AUTH) that started it; None without login
     target_stage: int | None = None
     capabilities: list[str] = Field(default_factory=lambda: list(CAPABILITIES))
     max_questions: int = 10

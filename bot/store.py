@@ -25,7 +25,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX sessions_created ON sessions(created_at);
     """,
+    # 2: the login that owns each session (NULL: started without login), so each account sees only its own.
+    """
+    ALTER TABLE sessions ADD COLUMN owner TEXT;
+    CREATE INDEX sessions_owner ON sessions(owner, created_at);
+    """,
 ]
+EVERYONE = object()  # list(owner=EVERYONE): every session, as the command line shows them
 LATEST = len(MIGRATIONS)
 
 
@@ -72,13 +78,13 @@ class SessionStore:
         has_evidence = state.get_belief().total_answered > 0
         row = (state.id, state.created_at, state.updated_at, state.role, state.status, state.model,
                summary["stage"] if has_evidence else None, summary["confidence"] if has_evidence else None,
-               answered, state.model_dump_json())
+               answered, state.owner, state.model_dump_json())
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(
                     "INSERT INTO sessions (id, created_at, updated_at, role, status, model, stage, confidence, "
-                    "questions, state) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                    "questions, owner, state) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
                     "updated_at=excluded.updated_at, role=excluded.role, status=excluded.status, "
                     "model=excluded.model, stage=excluded.stage, confidence=excluded.confidence, "
                     "questions=excluded.questions, state=excluded.state", row)
@@ -89,17 +95,21 @@ class SessionStore:
 
     def load(self, session_id: str) -> SessionState:
         with self._lock:
-            row = self._db.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            row = self._db.execute("SELECT state, owner FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if row is None:
             raise KeyError(f"no saved session {session_id!r}; `python -m bot sessions` lists them")
-        return SessionState.model_validate(json.loads(row[0]))
+        # The owner column, written once when the session is created, is the truth: saving can never move a
+        # session to another login.
+        return SessionState.model_validate({**json.loads(row[0]), "owner": row[1]})
 
-    def list(self, limit: int = 200) -> list[dict]:
+    def list(self, limit: int = 200, owner=EVERYONE) -> list[dict]:
+        """The newest sessions; with `owner` (a login, or None for sessions started without one) only theirs."""
+        where, args = ("", ()) if owner is EVERYONE else ("WHERE owner IS ? ", (owner,))
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, created_at, role, status, model, stage, confidence, questions FROM sessions "
-                "ORDER BY created_at DESC, id LIMIT ?", (limit,)).fetchall()
-        keys = ("id", "created_at", "role", "status", "model", "stage", "confidence", "questions")
+                "SELECT id, created_at, role, status, model, stage, confidence, questions, owner FROM sessions "
+                f"{where}ORDER BY created_at DESC, id LIMIT ?", (*args, limit)).fetchall()
+        keys = ("id", "created_at", "role", "status", "model", "stage", "confidence", "questions", "owner")
         return [dict(zip(keys, r)) for r in rows]
 
     def close(self) -> None:

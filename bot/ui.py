@@ -231,7 +231,7 @@ def build_app(coach: Coach | None = None) -> gr.Blocks:
 
 
 def launch() -> None:
-    """`python app.py`: serve on BOT_HOST:BOT_PORT (127.0.0.1:7860), with BOT_AUTH=user:password if set."""
+    """`python app.py`: serve on BOT_HOST:BOT_PORT (127.0.0.1:7860), with the BOT_AUTH logins if set."""
     settings = load_settings()
     coach = Coach(settings)
     coach.warm(progress=True)  # the first start ingests the knowledge and embeds the rubrics: show it

@@ -51,6 +51,11 @@ class SessionLocks:
             return self._locks.setdefault(session_id, threading.Lock())
 
 
+def owner_of(request: gr.Request | None) -> str | None:
+    """The login behind a request (BOT_AUTH); None when the app runs without login."""
+    return getattr(request, "username", None) if request is not None else None
+
+
 def model_choices(settings: Settings) -> list[str]:
     names = available_models(settings)
     if os.environ.get("BOT_ENABLE_FAKE") == "1":
@@ -87,7 +92,7 @@ class CoachUI:
         return interviewer
 
     @contextmanager
-    def _session(self, session_id: str | None):
+    def _session(self, session_id: str | None, request: gr.Request | None):
         """The stored session, held exclusively: actions on one interview run one at a time, in click order."""
         if not session_id:
             raise gr.Error(NO_SESSION)
@@ -95,17 +100,21 @@ class CoachUI:
         if not lock.acquire(timeout=LOCK_WAIT):
             raise gr.Error("This interview is still busy with your previous action; try again in a moment.")
         try:
-            yield self._load(session_id)
+            yield self._load(session_id, request)
         finally:
             lock.release()
 
-    def _load(self, session_id: str | None) -> SessionState:
+    def _load(self, session_id: str | None, request: gr.Request | None) -> SessionState:
+        """The session, if it belongs to this login; another account's session is answered as absent."""
         if not session_id:
             raise gr.Error(NO_SESSION)
         try:
-            return self.coach.sessions.load(session_id)
+            state = self.coach.sessions.load(session_id)
         except KeyError:
-            raise gr.Error("This interview is no longer in the session store; start a new one.") from None
+            state = None
+        if state is None or state.owner != owner_of(request):
+            raise gr.Error("This interview is no longer in the session store; start a new one.")
+        return state
 
     def _report_files(self, state: SessionState) -> tuple[str, list[str]]:
         md_path, json_path = self.coach.write_report(state)
@@ -163,7 +172,7 @@ class CoachUI:
 
     # ------------------------------------------------------------------ interview
     def start(self, role: str | None, capabilities: list[str] | None, n_questions: float | None,
-              model: str | None):
+              model: str | None, request: gr.Request = None):
         model = model or self.default_model
         if model not in self.models:
             raise gr.Error(f"Unknown engine {model!r}: choose one of {', '.join(self.models)}.")
@@ -176,19 +185,20 @@ class CoachUI:
         interviewer, notice = self._interviewer(model)
         state = interviewer.start(role=role, capabilities=focus or list(CAPABILITIES), max_questions=count)
         state.notices = notices + ([notice] if notice else []) + state.notices
+        state.owner = owner_of(request)
         self.coach.sessions.save(state)
-        with self._session(state.id) as state:
+        with self._session(state.id, request) as state:
             yield from self._stream(state)
 
-    def answer(self, text: str | None, session_id: str | None):
+    def answer(self, text: str | None, session_id: str | None, request: gr.Request = None):
         text = text or ""
         if not text.strip():
             gr.Warning("Type an answer first, or click Hint or Skip.")
-            yield self.render(self._load(session_id), answer=text)
+            yield self.render(self._load(session_id, request), answer=text)
             return
         if len(text) > MAX_ANSWER_CHARS:
             raise gr.Error(f"Your answer is {len(text):,} characters; keep it under {MAX_ANSWER_CHARS:,}.")
-        with self._session(session_id) as state:
+        with self._session(session_id, request) as state:
             if state.current is None:
                 raise gr.Error("This interview is finished: click New interview to start another.")
             try:
@@ -199,24 +209,24 @@ class CoachUI:
             self.coach.sessions.save(state)
             yield from self._stream(state)
 
-    def skip(self, session_id: str | None):
-        with self._session(session_id) as state:
+    def skip(self, session_id: str | None, request: gr.Request = None):
+        with self._session(session_id, request) as state:
             if state.current is None:
                 raise gr.Error("There is no open question to skip.")
             self._for_state(state).skip(state)
             self.coach.sessions.save(state)
             yield from self._stream(state)
 
-    def hint(self, session_id: str | None) -> tuple:
-        with self._session(session_id) as state:
+    def hint(self, session_id: str | None, request: gr.Request = None) -> tuple:
+        with self._session(session_id, request) as state:
             if state.current is None:
                 raise gr.Error("There is no open question to give a hint for.")
             self._for_state(state).hint(state)
             self.coach.sessions.save(state)
             return self.render(state)
 
-    def finish(self, session_id: str | None) -> tuple:
-        with self._session(session_id) as state:
+    def finish(self, session_id: str | None, request: gr.Request = None) -> tuple:
+        with self._session(session_id, request) as state:
             if state.status != "finished":
                 self._for_state(state).finish(state)
                 self.coach.sessions.save(state)
@@ -225,15 +235,15 @@ class CoachUI:
     def new(self) -> tuple:
         return self.render(None)
 
-    def restore(self, session_id: str | None) -> tuple:
+    def restore(self, session_id: str | None, request: gr.Request = None) -> tuple:
         """On page load: show the interview this browser had open, if it is still in the store."""
         try:
-            return self.render(self.coach.sessions.load(session_id) if session_id else None)
+            return self.render(self._load(session_id, request) if session_id else None)
         except Exception:  # a stale or foreign id: start clean rather than fail the page
             return self.render(None)
 
-    def resume(self, session_id: str | None) -> tuple:
-        return self.render(self._load(session_id)) + (gr.Tabs(selected="interview"),)
+    def resume(self, session_id: str | None, request: gr.Request = None) -> tuple:
+        return self.render(self._load(session_id, request)) + (gr.Tabs(selected="interview"),)
 
     # ------------------------------------------------------------------ estimate
     def estimate(self, text: str | None, file: str | None) -> tuple:
@@ -249,17 +259,17 @@ class CoachUI:
                 log.exception("could not load session %s", row["id"])
         return states
 
-    def history(self) -> tuple:
-        rows = self.coach.sessions.list()
+    def history(self, request: gr.Request = None) -> tuple:
+        rows = self.coach.sessions.list(owner=owner_of(request))
         states = self._finished_states(rows)
         frame = views.progress_frame(states)
         return (views.history_table(rows), gr.Dropdown(choices=views.history_choices(rows), value=None),
                 gr.LinePlot(frame, visible=frame["Date"].nunique() >= 2), views.trend(states))
 
-    def session_view(self, session_id: str | None) -> tuple:
+    def session_view(self, session_id: str | None, request: gr.Request = None) -> tuple:
         if not session_id:
             return "Choose a session to see its report.", gr.Button(visible=False)
-        state = self._load(session_id)
+        state = self._load(session_id, request)
         _, markdown = self.coach.report(state)
         if state.status == "active":
             markdown = (f"*In progress: {views.answered_questions(state)} of {state.max_questions} questions "

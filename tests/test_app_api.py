@@ -182,6 +182,49 @@ def test_two_clients_do_not_share_sessions(app_url):
         client(app_url).predict("hello", api_name="/answer")
 
 
+def test_with_logins_each_account_sees_only_its_own_interviews(coach):
+    """BOT_AUTH with two accounts: history, resume and answers are per login; no login, no access."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from bot.config import parse_auth
+    from bot.ui import build_app
+
+    demo = build_app(coach)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True,
+                auth=parse_auth("ana:ana-secret-1,ben:ben-secret-2"))
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        ana = Client(url, auth=("ana", "ana-secret-1"), verbose=False)
+        ben = Client(url, auth=("ben", "ben-secret-2"), verbose=False)
+        sid = ana.predict("ML Engineer", ["monitoring"], 3, "offline", api_name="/start")[STATUS]["session_id"]
+        ana.predict("We alert on drift in the input features and page the model owner.", api_name="/answer")
+        assert sid in json.dumps(ana.predict(api_name="/history")[0], default=str)
+        assert sid not in json.dumps(ben.predict(api_name="/history")[0], default=str)
+        for api in ("/resume", "/session"):
+            with pytest.raises(AppError, match="no longer in the session store"):
+                ben.predict(sid, api_name=api)
+        assert coach.sessions.load(sid).owner == "ana"
+        assert sid in [r["id"] for r in coach.sessions.list(owner="ana")]
+        assert sid not in [r["id"] for r in coach.sessions.list(owner=None)]  # not shown to the no-login app
+        with pytest.raises(Exception):
+            Client(url, auth=("ben", "wrong"), verbose=False)
+    finally:
+        demo.close()
+
+
+def test_bot_auth_errors_name_the_account():
+    from bot.config import parse_auth
+
+    assert parse_auth("ana:pw") == [("ana", "pw")]
+    assert parse_auth(" ana:pw1 , ben:p:w2 ") == [("ana", "pw1"), ("ben", "p:w2")]
+    with pytest.raises(ValueError, match="account 2 .*user:password"):
+        parse_auth("ana:pw1,ben")
+    with pytest.raises(ValueError, match="twice"):
+        parse_auth("ana:pw1,ana:pw2")
+
+
 def test_estimate_endpoint(app_url, tmp_path):
     from gradio_client import handle_file
 

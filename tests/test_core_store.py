@@ -52,3 +52,30 @@ def test_newer_schema_is_refused(tmp_path):
     with pytest.raises(StoreError, match="newer version"):
         SessionStore(path)
     assert path.read_bytes() == before
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_sessions(tmp_path, state):
+    """A database written before sessions had owners: upgraded in place, its sessions kept and shown to the
+    no-login app, never to a login."""
+    from bot.store import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    db.execute("INSERT INTO sessions (id, created_at, updated_at, role, status, model, questions, state) "
+               "VALUES (?,?,?,?,?,?,?,?)", (state.id, state.created_at, state.updated_at, None, "active", "offline",
+                                           1, state.model_dump_json()))
+    db.commit()
+    db.close()
+    store = SessionStore(path)
+    assert store.load(state.id) == state and store.load(state.id).owner is None
+    assert [r["id"] for r in store.list(owner=None)] == [state.id]
+    assert store.list(owner="ana") == []
+    mine = state.model_copy(update={"id": "ana-session", "owner": "ana"})
+    store.save(mine)
+    store.save(mine.model_copy(update={"owner": "mallory"}))  # an update never changes who owns a session
+    assert [r["id"] for r in store.list(owner="ana")] == ["ana-session"]
+    assert store.load("ana-session").owner == "ana"
+    assert {r["id"] for r in store.list()} == {state.id, "ana-session"}
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == LATEST == 2
