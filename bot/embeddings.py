@@ -21,6 +21,7 @@ BATCH_SIZE = 32
 # One model call costs about as much as this many padded tokens here (4 ms alone, then ~0.25 ms a token).
 RUN_OVERHEAD_TOKENS = 16
 DIMENSIONS = 384
+KEEP_VECTOR_FILES = 3
 
 
 class EmbeddingModelMissing(RuntimeError):
@@ -171,6 +172,8 @@ class Embedder:
                 vectors = None  # a torn or foreign file: embed again and replace it
             if vectors is not None and vectors.shape != (len(texts), DIMENSIONS):
                 vectors = None
+            if vectors is not None:
+                os.utime(path)  # marks it as in use, for the clean-up below
         if vectors is None:
             chunks = []
             for start in range(0, len(texts), 128):  # the lock is released between chunks: requests go on
@@ -183,6 +186,10 @@ class Embedder:
             with partial.open("wb") as fh:
                 np.save(fh, vectors, allow_pickle=False)
             os.replace(partial, path)
+            # Keep the few most recently used versions (another checkout may share BOT_HOME); drop older ones.
+            files = sorted(path.parent.glob("vectors-*.npy"), key=lambda f: f.stat().st_mtime_ns)
+            for stale in files[:-KEEP_VECTOR_FILES]:
+                stale.unlink(missing_ok=True)
         with self._lock:
             self._pinned.update(zip(texts, vectors))
         return path

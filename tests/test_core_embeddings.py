@@ -56,6 +56,17 @@ def test_warm_writes_the_vectors_once_and_later_processes_load_them(tmp_path, mo
     assert fresh.warm(list(reversed(texts)), tmp_path) != path  # another text list, another file
 
 
+def test_old_vector_files_are_cleaned_up(tmp_path):
+    import time
+
+    e = embeddings.Embedder()
+    paths = []
+    for i in range(embeddings.KEEP_VECTOR_FILES + 2):
+        paths.append(e.warm([f"rubric text number {i}"], tmp_path))
+        time.sleep(0.02)  # distinct modification times (file systems tick in milliseconds)
+    assert sorted(tmp_path.glob("vectors-*.npy")) == sorted(paths[-embeddings.KEEP_VECTOR_FILES:])
+
+
 def test_a_torn_vectors_file_is_replaced(tmp_path):
     texts = ["a rubric point about lineage"]
     e = embeddings.Embedder()
