@@ -64,6 +64,26 @@ class SessionState(BaseModel):
         return Belief(**self.belief) if self.belief else Belief(target_stage=self.target_stage)
 
 
+PROBE_PENDING = ("There is more to this. Answer the follow-up first: the key points you missed and a model answer "
+                 "come after it.")
+
+
+def probe_pending(state: SessionState, turn: Turn) -> bool:
+    """Whether this answer's follow-up is still open."""
+    current = state.current
+    return (turn.kind == "question" and current is not None and current.kind == "probe"
+            and current.question_id == turn.question_id)
+
+
+def visible_grade(state: SessionState, turn: Turn) -> Grade | None:
+    """The grade as the candidate may see it now. While its follow-up is open, what was missed stays hidden (the
+    stored grade keeps it): a good interviewer does not hand over the answer and then ask for it."""
+    grade = turn.grade
+    if grade is None or not probe_pending(state, turn):
+        return grade
+    return grade.model_copy(update={"missed": [], "feedback": PROBE_PENDING})
+
+
 class TurnResult(BaseModel):
     grade: Grade | None = None
     next_question: str | None = None
@@ -129,7 +149,7 @@ class Interviewer:
             turn.grade = self.grader.grade(rubric, text, hinted=turn.hinted)
             if 1 <= turn.grade.score <= 2 and question.probes and "injection" not in turn.grade.flags:
                 self._ask_probe(state, question, turn)
-                return self._result(state, turn.grade, before)
+                return self._result(state, visible_grade(state, turn), before)
             self._update(state, question, turn.grade.score, hinted=turn.hinted)
         self._advance(state)
         return self._result(state, turn.grade, before)

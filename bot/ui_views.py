@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from bot.interviewer import SessionState, Turn
+from bot.interviewer import SessionState, Turn, probe_pending, visible_grade
 from bot.knowledge import Knowledge
 from bot.report import CAP_NAMES
 from bot.schemas import CAPABILITIES, STAGE_NAMES, Estimate
@@ -165,12 +165,16 @@ def grade_panel(state: SessionState | None, knowledge: Knowledge) -> str:
     if turn is None:
         return "### Last grade\nYour score, the key points you covered and missed, and feedback appear here " \
                "after each answer."
-    grade, question = turn.grade, knowledge.questions[turn.question_id]
+    grade, question = visible_grade(state, turn), knowledge.questions[turn.question_id]
     covered = [f"- ✓ {inert(question.key_points[i])}" for i in grade.covered if i < len(question.key_points)]
     missed = [f"- ✗ {inert(question.key_points[i])}" for i in grade.missed if i < len(question.key_points)]
     lines = [f"### Last grade: {grade.score}/4", ""]
     lines += ["**Covered**", *covered, ""] if covered else []
     lines += ["**Missed**", *missed, ""] if missed else []
+    if probe_pending(state, turn):
+        hidden = len(turn.grade.missed)
+        lines += [f"**Not yet covered:** {hidden} key point{'s' if hidden != 1 else ''}, shown after the "
+                  "follow-up.", ""]
     lines += [f"**Feedback:** {inert(grade.feedback)}"]
     return "\n".join(lines)
 
@@ -182,6 +186,7 @@ def status(state: SessionState | None) -> dict:
     belief = state.get_belief()
     summary = belief.summary()
     graded = last_graded(state)
+    shown = visible_grade(state, graded) if graded else None
     current = state.current
     return {
         "session_id": state.id, "status": state.status, "finished": state.status == "finished",
@@ -193,10 +198,10 @@ def status(state: SessionState | None) -> dict:
         "confidence": summary["confidence"] if belief.total_answered else None,
         "distribution": summary["distribution"],
         "capabilities": {c: (v["stage"] if v else None) for c, v in summary["capabilities"].items()},
-        "last_grade": None if graded is None else {
-            "score": graded.grade.score, "covered": graded.grade.covered, "missed": graded.grade.missed,
-            "feedback": graded.grade.feedback, "grader": graded.grade.grader, "notice": graded.grade.notice,
-            "flags": graded.grade.flags},
+        "last_grade": None if shown is None else {
+            "score": shown.score, "covered": shown.covered, "missed": shown.missed, "feedback": shown.feedback,
+            "grader": shown.grader, "notice": shown.notice, "flags": shown.flags,
+            "withheld_until_follow_up": probe_pending(state, graded)},
         "notices": list(state.notices),
     }
 

@@ -164,3 +164,23 @@ def test_a_100k_character_answer_is_truncated_with_a_notice(interviewer):
     result = interviewer.answer(state, text[:100_000])
     assert "too_long" in result.grade.flags and "tokens were graded" in result.notice
     assert result.grade.score >= 2
+
+
+def test_what_was_missed_stays_hidden_until_the_follow_up_is_answered(interviewer, knowledge):
+    from bot.interviewer import PROBE_PENDING, visible_grade
+
+    for seed in range(40):  # deterministic: the first seed whose opening question gets a follow-up
+        state = interviewer.start(capabilities=["monitoring", "governance"], max_questions=5, seed=seed)
+        question = knowledge.questions[state.current.question_id]
+        result = interviewer.answer(state, question.reference_answer.split(". ")[0] + ".")
+        if state.current is not None and state.current.kind == "probe":
+            break
+    else:
+        pytest.fail("no partial opening answer got a follow-up in 40 interviews")
+    main = state.turns[-2]
+    assert main.grade.missed and main.grade.feedback != PROBE_PENDING  # stored in full
+    for shown in (result.grade, visible_grade(state, main)):
+        assert shown.feedback == PROBE_PENDING and shown.missed == []
+        assert shown.score == main.grade.score and shown.covered == main.grade.covered
+    interviewer.answer(state, "We would also add an owner and a runbook.")
+    assert visible_grade(state, main) == main.grade  # settled: everything is shown
