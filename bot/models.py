@@ -11,16 +11,17 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, PrivateAttr, ValidationError
 
 from bot.config import Settings, load_settings
 from bot.tokens import count_tokens
+
+if TYPE_CHECKING:  # LangChain is imported when a language model is first used: the offline engine starts ~1 s faster
+    from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.messages import AIMessage, BaseMessage
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -48,64 +49,74 @@ class Usage:
         self.log.append({"step": step, "prompt_tokens": prompt, "completion_tokens": completion})
 
 
-class ScriptedChatModel(BaseChatModel):
-    """Deterministic chat model for tests and evals: replies come from a queue filled with `enqueue`.
+@lru_cache(maxsize=1)
+def scripted_chat_model() -> type:
+    """The class of the fake and echo models (a LangChain chat model, so tests run LangChain's real code path)."""
+    from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.messages import AIMessage, BaseMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+    from langchain_core.utils.function_calling import convert_to_openai_tool
 
-    A dict reply becomes a tool call for the bound schema, so structured output runs LangChain's real code path.
-    """
+    class ScriptedChatModel(BaseChatModel):
+        """Deterministic chat model for tests and evals: replies come from a queue filled with `enqueue`.
 
-    tool_name: str | None = None
-    echo: bool = False
-    responder: Any = None  # called with the messages when the queue is empty (a scripted judge for evals)
-    _queue: collections.deque = PrivateAttr(default_factory=collections.deque)
-    _received: list = PrivateAttr(default_factory=list)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+        A dict reply becomes a tool call for the bound schema, so structured output runs LangChain's real code path.
+        """
 
-    @property
-    def _llm_type(self) -> str:
-        return "echo" if self.echo else "fake"
+        tool_name: str | None = None
+        echo: bool = False
+        responder: Any = None  # called with the messages when the queue is empty (a scripted judge for evals)
+        _queue: collections.deque = PrivateAttr(default_factory=collections.deque)
+        _received: list = PrivateAttr(default_factory=list)
+        _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
-    def enqueue(self, *replies: Any) -> None:
-        with self._lock:
-            self._queue.extend(replies)
+        @property
+        def _llm_type(self) -> str:
+            return "echo" if self.echo else "fake"
 
-    def pending(self) -> int:
-        return len(self._queue)
+        def enqueue(self, *replies: Any) -> None:
+            with self._lock:
+                self._queue.extend(replies)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._queue.clear()
-            self._received.clear()
+        def pending(self) -> int:
+            return len(self._queue)
 
-    @property
-    def received(self) -> list[list[BaseMessage]]:
-        return self._received
+        def clear(self) -> None:
+            with self._lock:
+                self._queue.clear()
+                self._received.clear()
 
-    def bind_tools(self, tools, **kwargs):  # noqa: D401 - LangChain signature
-        bound = self.model_copy(update={"tool_name": convert_to_openai_tool(tools[0])["function"]["name"]})
-        bound._queue, bound._received, bound._lock = self._queue, self._received, self._lock
-        return bound
+        @property
+        def received(self) -> list[list[BaseMessage]]:
+            return self._received
 
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
-        with self._lock:
-            self._received.append(list(messages))
-            if self.echo:
-                reply: Any = str(messages[-1].content)
-            elif self._queue:
-                reply = self._queue.popleft()
-            elif self.responder is not None:
-                reply = self.responder
+        def bind_tools(self, tools, **kwargs):  # noqa: D401 - LangChain signature
+            bound = self.model_copy(update={"tool_name": convert_to_openai_tool(tools[0])["function"]["name"]})
+            bound._queue, bound._received, bound._lock = self._queue, self._received, self._lock
+            return bound
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+            with self._lock:
+                self._received.append(list(messages))
+                if self.echo:
+                    reply: Any = str(messages[-1].content)
+                elif self._queue:
+                    reply = self._queue.popleft()
+                elif self.responder is not None:
+                    reply = self.responder
+                else:
+                    raise LLMError("the fake model has no scripted reply left (call enqueue)", kind="exhausted")
+            if callable(reply):
+                reply = reply(messages)
+            if isinstance(reply, BaseException):
+                raise reply
+            if isinstance(reply, dict) and self.tool_name:
+                message = AIMessage(content="", tool_calls=[{"name": self.tool_name, "args": reply, "id": "call_0"}])
             else:
-                raise LLMError("the fake model has no scripted reply left (call enqueue)", kind="exhausted")
-        if callable(reply):
-            reply = reply(messages)
-        if isinstance(reply, BaseException):
-            raise reply
-        if isinstance(reply, dict) and self.tool_name:
-            message = AIMessage(content="", tool_calls=[{"name": self.tool_name, "args": reply, "id": "call_0"}])
-        else:
-            message = AIMessage(content=reply if isinstance(reply, str) else json.dumps(reply))
-        return ChatResult(generations=[ChatGeneration(message=message)])
+                message = AIMessage(content=reply if isinstance(reply, str) else json.dumps(reply))
+            return ChatResult(generations=[ChatGeneration(message=message)])
+
+    return ScriptedChatModel
 
 
 @dataclass
@@ -122,7 +133,7 @@ class Model:
         return self.chat is not None
 
     def enqueue(self, *replies: Any) -> None:
-        if not isinstance(self.chat, ScriptedChatModel):
+        if not isinstance(self.chat, scripted_chat_model()):
             raise TypeError(f"model {self.name!r} is not scriptable; use get_model('fake')")
         self.chat.enqueue(*replies)
 
@@ -204,6 +215,8 @@ def _reask(error: Exception | None, schema: type[BaseModel]) -> str:
 def _reask_messages(raw: AIMessage, text: str) -> list[BaseMessage]:
     """The failed reply plus the correction. OpenAI-compatible APIs reject (HTTP 400) an assistant message with
     tool_calls that is not followed by one tool message per call id, so the error goes back as the tool result."""
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
     ids = [c.get("id") for c in raw.tool_calls] + [c.get("id") for c in raw.invalid_tool_calls]
     if ids and all(ids):
         return [raw, *(ToolMessage(content=text, tool_call_id=i) for i in ids)]
@@ -250,7 +263,7 @@ def get_model(name: str | None = None, settings: Settings | None = None) -> Mode
     if name in ("fake", "echo"):
         with _registry_lock:  # one scripted instance per process, so a test can enqueue for the app it drives
             if name not in _fake_models:
-                _fake_models[name] = Model(name, ScriptedChatModel(echo=name == "echo"), settings)
+                _fake_models[name] = Model(name, scripted_chat_model()(echo=name == "echo"), settings)
             model = _fake_models[name]
             model.settings = settings
             return model
@@ -292,4 +305,6 @@ def estimated_cost(model_name: str, prompt_tokens: int, completion_tokens: int) 
 
 
 def to_messages(system: str, user: str) -> list[BaseMessage]:
+    from langchain_core.messages import HumanMessage, SystemMessage
+
     return [SystemMessage(content=system), HumanMessage(content=user)]

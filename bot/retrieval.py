@@ -4,11 +4,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document as LCDocument
-from langchain_core.retrievers import BaseRetriever
 
 from bot.config import Settings, load_settings
 from bot.embeddings import ChromaMiniLM
@@ -113,21 +111,31 @@ class KnowledgeStore:
                 for i, doc, meta, dist in zip(result["ids"][0], result["documents"][0], result["metadatas"][0],
                                               result["distances"][0])]
 
-    def as_retriever(self, k: int = 4, **filters) -> "CoachRetriever":
-        return CoachRetriever(store=self, k=k, filters=filters)
+    def as_retriever(self, k: int = 4, **filters):
+        """A LangChain retriever with the same metadata filters."""
+        return coach_retriever()(store=self, k=k, filters=filters)
 
 
-class CoachRetriever(BaseRetriever):
-    """LangChain retriever over the knowledge store, with the same metadata filters."""
+@lru_cache(maxsize=1)
+def coach_retriever() -> type:
+    """The LangChain retriever class over the store (imported on first use: LangChain costs ~1 s at start)."""
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.documents import Document as LCDocument
+    from langchain_core.retrievers import BaseRetriever
 
-    store: object
-    k: int = 4
-    filters: dict = {}
+    class CoachRetriever(BaseRetriever):
+        """LangChain retriever over the knowledge store, with the same metadata filters."""
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-                                ) -> list[LCDocument]:
-        return [LCDocument(page_content=h.text, metadata={**h.metadata, "id": h.id, "score": h.score})
-                for h in self.store.search(query, k=self.k, **self.filters)]
+        store: object
+        k: int = 4
+        filters: dict = {}
+
+        def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+                                    ) -> list[LCDocument]:
+            return [LCDocument(page_content=h.text, metadata={**h.metadata, "id": h.id, "score": h.score})
+                    for h in self.store.search(query, k=self.k, **self.filters)]
+
+    return CoachRetriever
 
 
 _stores: dict[str, KnowledgeStore] = {}
