@@ -35,49 +35,63 @@ class Coach:
 
         return open_store(self.settings.db_path)
 
-    def vectors(self, progress: bool = False) -> Path:
+    def vectors(self, progress: bool = False, wait: bool = True) -> Path | None:
         """Vectors of every fixed text the engines embed (rubrics, matrix indicators, claim prototypes), in the
-        embedder's cache: computed once per knowledge version into BOT_HOME/vectors, then loaded in milliseconds."""
+        embedder's cache: computed once per knowledge version into BOT_HOME/vectors, then loaded in milliseconds.
+
+        With `wait` False, returns None at once while another thread computes them; the caller embeds what it needs.
+        """
         from bot.embeddings import get_embedder
         from bot.grader import Rubric, rubric_texts
         from bot.guards import guard_config
 
         embedder = get_embedder()
-        with self._lock:
+        if not self._lock.acquire(blocking=wait):
+            return None
+        try:
             if self._vectors is None or self._vectors[0] is not embedder:  # warm whichever embedder is current
                 texts = [t for q in self.knowledge.questions.values() for t in rubric_texts(Rubric.from_question(q))]
                 texts += [i for cell in self.knowledge.matrix.values() for i in cell.indicators]
                 texts += list(guard_config().claim_prototypes)
                 self._vectors = (embedder, embedder.warm(texts, self.settings.home / "vectors", progress=progress))
             return self._vectors[1]
+        finally:
+            self._lock.release()
 
-    def warm(self, progress: bool = False) -> None:
+    def warm(self, progress: bool = False, background: bool = False) -> threading.Thread | None:
         """Do before serving what a first turn would otherwise pay for: ingest, rubric vectors, token counter.
-        With `progress`, the slow first-start steps draw a progress bar."""
+        With `progress`, the slow first-start steps draw a progress bar. With `background`, the rubric vectors
+        (about 20 s on a first start) are computed in a thread while the app already serves."""
         from bot.retrieval import get_store
         from bot.tokens import count_tokens
 
         get_store(self.settings, progress=progress)
         self.retrieval  # noqa: B018
-        self.vectors(progress)
         count_tokens("warm")
+        if not background:
+            self.vectors(progress)
+            return None
+        thread = threading.Thread(target=self.vectors, kwargs={"progress": progress}, name="warm-vectors",
+                                  daemon=True)
+        thread.start()
+        return thread
 
     def model(self, name: str | None = None) -> Model:
         return get_model(name or self.settings.model, self.settings)
 
     def interviewer(self, model_name: str | None = None) -> Interviewer:
-        self.vectors()
+        self.vectors(wait=False)
         return Interviewer(self.model(model_name), self.knowledge, self.retrieval)
 
     def grader(self, model_name: str | None = None) -> Grader:
-        self.vectors()
+        self.vectors(wait=False)
         return Grader(self.model(model_name), self.retrieval)
 
     @cached_property
     def _estimator(self):
         from bot.estimate import EvidenceEstimator
 
-        self.vectors()
+        self.vectors(wait=False)
         return EvidenceEstimator(self.knowledge)
 
     def estimator(self):

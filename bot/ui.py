@@ -218,11 +218,13 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
     return demo
 
 
-def build_app(coach: Coach | None = None) -> gr.Blocks:
-    """The whole app; knowledge, retrieval and the session store are opened before it is returned."""
+def build_app(coach: Coach | None = None, warm: bool = True) -> gr.Blocks:
+    """The whole app; knowledge, retrieval and the session store are opened before it is returned (with `warm`
+    False the caller has done that)."""
     coach = coach or Coach()
     coach.sessions  # noqa: B018 - open it before serving, not in a request
-    coach.warm()  # knowledge, store (ingested on first start), rubric vectors, token counter
+    if warm:
+        coach.warm()  # knowledge, store (ingested on first start), rubric vectors, token counter
     ui = CoachUI(coach)
     demo = _layout(ui, browser_secret(coach.settings))
     demo.upload_limit = coach.settings.max_upload_bytes
@@ -234,7 +236,8 @@ def launch() -> None:
     """`python app.py`: serve on BOT_HOST:BOT_PORT (127.0.0.1:7860), with the BOT_AUTH logins if set."""
     settings = load_settings()
     coach = Coach(settings)
-    coach.warm(progress=True)  # the first start ingests the knowledge and embeds the rubrics: show it
-    demo = build_app(coach)
+    # The first start ingests the knowledge (shown), then embeds the rubrics while the app already serves.
+    coach.warm(progress=True, background=True)
+    demo = build_app(coach, warm=False)
     demo.launch(server_name=settings.host, server_port=settings.port, auth=settings.auth, share=False,
                 max_file_size=settings.max_upload_bytes)

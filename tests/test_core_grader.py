@@ -191,3 +191,30 @@ def test_feedback_on_an_injection_names_no_key_point(offline, rubric, question):
     grade = offline.grade(rubric, answer)
     assert "injection" in grade.flags and grade.score == 0
     assert not any(kp[:40] in grade.feedback for kp in rubric.key_points)
+
+
+def test_background_warming_never_makes_a_turn_wait(coach, monkeypatch):
+    """While the app embeds the rubrics in the background (first start), grading goes on without waiting."""
+    import threading
+
+    from bot.coach import Coach
+    from bot.embeddings import Embedder
+
+    release, started = threading.Event(), threading.Event()
+    real_warm = Embedder.warm
+
+    def slow_warm(self, *args, **kwargs):
+        started.set()
+        assert release.wait(60)
+        return real_warm(self, *args, **kwargs)
+
+    monkeypatch.setattr(Embedder, "warm", slow_warm)
+    fresh = Coach(coach.settings)
+    thread = fresh.warm(background=True)
+    assert started.wait(60)
+    question = fresh.knowledge.questions["vc-3-container-determinism"]
+    grade = fresh.grader("offline").grade(Rubric.from_question(question), question.reference_answer)
+    assert grade.score >= 3 and thread.is_alive()  # graded while the warm-up is still held
+    release.set()
+    thread.join(60)
+    assert fresh.vectors(wait=False) is not None and fresh.vectors().name.startswith("vectors-")
