@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from benchmarks.load import STATUS, free_port, rss_mb, start_server
 from benchmarks.run import pct
@@ -17,12 +18,16 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="coach-bench-app-") as home:
         port = free_port()
+        started = time.perf_counter()
         proc, cold = start_server(home, port)  # fresh BOT_HOME: includes the first ingest
+        while not list(Path(home, "vectors").glob("vectors-*.npy")) and time.perf_counter() - started < 600:
+            time.sleep(0.2)  # the rubric vectors are embedded in the background after the page is up
+        ready = time.perf_counter() - started
         proc.terminate()
         proc.wait(timeout=30)
         proc, warm = start_server(home, port)  # what `make run` costs once installed and ingested
-        print(f"start to page answering: {warm:.1f} s (first start with ingest {cold:.1f} s); "
-              f"RSS {rss_mb(proc.pid):.0f} MB")
+        print(f"start to page answering: {warm:.1f} s (first start with ingest {cold:.1f} s, rubric vectors "
+              f"ready in the background after {ready:.1f} s); RSS {rss_mb(proc.pid):.0f} MB")
         url = f"http://127.0.0.1:{port}/"
         latencies = []
         for n in range(SESSIONS):
