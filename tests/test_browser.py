@@ -17,10 +17,7 @@ ANSWERS = [
     "We would add automated tests in CI: unit tests for feature code, data validation with Great Expectations "
     "on every new batch, and a gate that compares the candidate model against production on a fixed holdout "
     "set before it can be promoted. <b>bold?</b>",
-    "In production I would log every prediction with its features, compare the live feature distributions with "
-    "the training data daily, alert on drift and on the business metric, and keep a delayed-label job that "
-    "computes real precision once labels arrive.",
-]
+]  # two answers in a three-question interview: it cannot end by itself, so the test always finishes it by hand
 
 pytestmark = [
     pytest.mark.browser,
@@ -83,8 +80,6 @@ def test_interview_in_the_browser(page, tmp_path):
     answered = 0
     stages = []
     for answer in ANSWERS:
-        if "Finished" in text(page, "#progress"):
-            break
         expect(page.locator("#answer textarea")).to_be_editable()  # the question has finished streaming
         page.locator("#answer textarea").fill(answer)
         page.locator("#submit").click()
@@ -97,7 +92,7 @@ def test_interview_in_the_browser(page, tmp_path):
         stages.append(text(page, "#stage"))
         if answered == 1:
             shot(page, "02-after-first-answer")
-    assert answered >= 2, "the interview ended before two answers"
+    assert answered == 2
     assert any(s.startswith("Stage ") and "likely" in s for s in stages), stages
     # Candidate text is shown as text, never as HTML.
     assert page.locator("#chat [data-testid='user'] b").count() == 0
