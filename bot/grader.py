@@ -136,7 +136,8 @@ class Grader:
             grade.feedback = self._feedback(rubric, [], grade.missed, flags, context, 0)
             return grade
         embedder = get_embedder()
-        vectors = embedder.embed(content + clauses_of(content, cal["clause_min_words"]))[: len(content)]  # one model call per answer
+        # The clauses are embedded now too (coverage needs them), so the answer costs one model call.
+        vectors = embedder.embed(content + clauses_of(content, cal["clause_min_words"]))[: len(content)]
         topic = embedder.embed([rubric.question, *rubric.key_points])
         if float((vectors @ topic.T).max()) < cal["on_topic"]:
             flags = flags + ["off_topic"]

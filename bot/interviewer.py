@@ -49,6 +49,7 @@ class SessionState(BaseModel):
     turns: list[Turn] = Field(default_factory=list)
     belief: dict = Field(default_factory=dict)
     notices: list[str] = Field(default_factory=list)
+    seen_before: list[str] = Field(default_factory=list)  # question ids from the candidate's earlier interviews
     usage: dict = Field(default_factory=lambda: {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0})
 
     @property
@@ -111,13 +112,17 @@ class Interviewer:
         return u.calls, u.prompt_tokens, u.completion_tokens
 
     def start(self, role: str | None = None, target_stage: int | None = None, capabilities: list[str] | None = None,
-              max_questions: int | None = None, seed: int | None = None) -> SessionState:
+              max_questions: int | None = None, seed: int | None = None, seen: set[str] | None = None
+              ) -> SessionState:
+        """A new interview. `seen`: question ids from the candidate's earlier interviews, asked again only when no
+        other question would be as informative."""
         if role and target_stage is None:
             target_stage = ROLE_STAGES.get(role)
         focus = [c for c in (capabilities or CAPABILITIES) if c in CAPABILITIES] or list(CAPABILITIES)
         state = SessionState(role=role, target_stage=target_stage, capabilities=focus,
                              max_questions=max(1, min(int(max_questions or self.model.settings.max_questions), 30)),
-                             model=self.model.name, seed=random.randrange(1 << 30) if seed is None else seed)
+                             model=self.model.name, seed=random.randrange(1 << 30) if seed is None else seed,
+                             seen_before=sorted(seen or ()))
         state.belief = Belief(target_stage=target_stage).__dict__
         meter = self._meter()
         self._ask_next(state)
@@ -232,6 +237,7 @@ class Interviewer:
         gains = {s: information_gain(np.array(belief.overall), s) for s in {q.stage for q in pool}}
         best = max(gains.values())
         choices = sorted((q for q in pool if gains[q.stage] >= best - 1e-6), key=lambda q: q.id)
+        choices = [q for q in choices if q.id not in state.seen_before] or choices
         return random.Random(state.seed * 1000 + len(state.turns)).choice(choices)
 
     def _ask_next(self, state: SessionState) -> bool:

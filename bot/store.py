@@ -112,6 +112,15 @@ class SessionStore:
         keys = ("id", "created_at", "role", "status", "model", "stage", "confidence", "questions", "owner")
         return [dict(zip(keys, r)) for r in rows]
 
+    def question_ids(self, owner=EVERYONE) -> set[str]:
+        """Every bank question asked in the stored sessions (of one login, with `owner`)."""
+        where, args = ("", ()) if owner is EVERYONE else ("WHERE owner IS ?", (owner,))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT json_extract(turn.value, '$.question_id') FROM sessions, "
+                f"json_each(sessions.state, '$.turns') AS turn {where}", args).fetchall()
+        return {r[0] for r in rows if r[0]}
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

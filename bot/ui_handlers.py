@@ -183,7 +183,8 @@ class CoachUI:
         notices = [] if focus else ["No capability was selected, so the interview covers all five."]
         count = min(max(int(n_questions or 8), 3), 15)
         interviewer, notice = self._interviewer(model)
-        state = interviewer.start(role=role, capabilities=focus or list(CAPABILITIES), max_questions=count)
+        seen = self.coach.sessions.question_ids(owner=owner_of(request))
+        state = interviewer.start(role=role, capabilities=focus or list(CAPABILITIES), max_questions=count, seen=seen)
         state.notices = notices + ([notice] if notice else []) + state.notices
         state.owner = owner_of(request)
         self.coach.sessions.save(state)

@@ -212,6 +212,12 @@ def test_with_logins_each_account_sees_only_its_own_interviews(coach):
             with pytest.raises(AppError, match="no longer in the session store"):
                 ben.predict(sid, api_name=api)
         assert coach.sessions.load(sid).owner == "ana"
+        # A new interview steers away from the questions this login has already had, not from other logins'.
+        asked = {t.question_id for t in coach.sessions.load(sid).turns}
+        again = ana.predict("ML Engineer", ["monitoring"], 3, "offline", api_name="/start")[STATUS]["session_id"]
+        other = ben.predict("ML Engineer", ["monitoring"], 3, "offline", api_name="/start")[STATUS]["session_id"]
+        assert asked <= set(coach.sessions.load(again).seen_before)
+        assert not asked & set(coach.sessions.load(other).seen_before)
         assert sid in [r["id"] for r in coach.sessions.list(owner="ana")]
         assert sid not in [r["id"] for r in coach.sessions.list(owner=None)]  # not shown to the no-login app
         with pytest.raises(Exception):

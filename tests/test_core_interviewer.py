@@ -184,3 +184,16 @@ def test_what_was_missed_stays_hidden_until_the_follow_up_is_answered(interviewe
         assert shown.score == main.grade.score and shown.covered == main.grade.covered
     interviewer.answer(state, "We would also add an owner and a runbook.")
     assert visible_grade(state, main) == main.grade  # settled: everything is shown
+
+
+def test_a_new_interview_prefers_questions_the_candidate_has_not_seen(interviewer):
+    first = interviewer.start(capabilities=["monitoring"], max_questions=5, seed=3)
+    again = interviewer.start(capabilities=["monitoring"], max_questions=5, seed=3)
+    assert again.current.question_id == first.current.question_id  # same seed, same choice
+    fresh = interviewer.start(capabilities=["monitoring"], max_questions=5, seed=3,
+                              seen={first.current.question_id})
+    assert fresh.current.question_id != first.current.question_id
+    assert fresh.seen_before == [first.current.question_id]
+    # Seen questions are a preference, not a ban: with every monitoring question seen, it still asks one.
+    everything = {q.id for q in interviewer.knowledge.questions.values() if q.capability == "monitoring"}
+    assert interviewer.start(capabilities=["monitoring"], max_questions=5, seed=3, seen=everything).current

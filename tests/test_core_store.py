@@ -79,3 +79,13 @@ def test_a_version_1_database_is_migrated_and_keeps_its_sessions(tmp_path, state
     assert {r["id"] for r in store.list()} == {state.id, "ana-session"}
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == LATEST == 2
+
+
+def test_question_ids_of_a_login(tmp_path, state):
+    store = SessionStore(tmp_path / "s.sqlite3")
+    store.save(state)
+    store.save(state.model_copy(update={"id": "ben-1", "owner": "ben"}))
+    asked = {t.question_id for t in state.turns}
+    assert store.question_ids(owner=None) == asked
+    assert store.question_ids(owner="ben") == asked and store.question_ids(owner="ana") == set()
+    assert store.question_ids() == asked
