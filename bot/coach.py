@@ -61,7 +61,7 @@ class Coach:
     def warm(self, progress: bool = False, background: bool = False) -> threading.Thread | None:
         """Do before serving what a first turn would otherwise pay for: ingest, rubric vectors, token counter.
         With `progress`, the slow first-start steps draw a progress bar. With `background`, the rubric vectors
-        (about 20 s on a first start) are computed in a thread while the app already serves."""
+        (about 20 s on a first start) are computed quietly in a thread while the app already serves."""
         from bot.retrieval import get_store
         from bot.tokens import count_tokens
 
@@ -71,8 +71,8 @@ class Coach:
         if not background:
             self.vectors(progress)
             return None
-        thread = threading.Thread(target=self.vectors, kwargs={"progress": progress}, name="warm-vectors",
-                                  daemon=True)
+        # No progress bar from a thread: it would tangle with the server's own output on the terminal.
+        thread = threading.Thread(target=self.vectors, name="warm-vectors", daemon=True)
         thread.start()
         return thread
 
