@@ -203,11 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "chat":
-        from bot.terminal import run_chat
-
-        return run_chat(args)
     try:
+        if args.command == "chat":
+            from bot.terminal import run_chat
+
+            return run_chat(args)
         return args.func(args)
     except BrokenPipeError:
         return 0

@@ -234,10 +234,13 @@ def build_app(coach: Coach | None = None, warm: bool = True) -> gr.Blocks:
 
 def launch() -> None:
     """`python app.py`: serve on BOT_HOST:BOT_PORT (127.0.0.1:7860), with the BOT_AUTH logins if set."""
-    settings = load_settings()
-    coach = Coach(settings)
-    # The first start ingests the knowledge (shown), then embeds the rubrics while the app already serves.
-    coach.warm(progress=True, background=True)
-    demo = build_app(coach, warm=False)
+    try:
+        settings = load_settings()
+        coach = Coach(settings)
+        # The first start ingests the knowledge (shown), then embeds the rubrics while the app already serves.
+        coach.warm(progress=True, background=True)
+        demo = build_app(coach, warm=False)
+    except (ValueError, RuntimeError) as exc:  # settings, knowledge files, session store, embedding model
+        raise SystemExit(f"error: {exc}") from None
     demo.launch(server_name=settings.host, server_port=settings.port, auth=settings.auth, share=False,
                 max_file_size=settings.max_upload_bytes)

@@ -81,3 +81,23 @@ def test_sigkill_mid_interview_loses_no_answered_turn(tmp_path, store):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("setting, broken, message", [
+    ("BOT_AUTH", "ana:pw1,ben", "BOT_AUTH account 2 ('ben') must look like user:password"),
+    ("BOT_PORT", "seventy", "BOT_PORT must be an integer"),
+    ("BOT_KNOWLEDGE_DIR", "questions-broken", "stages.yaml"),
+])
+def test_the_app_refuses_bad_settings_with_a_message_not_a_traceback(tmp_path, setting, broken, message):
+    if setting == "BOT_KNOWLEDGE_DIR":  # a knowledge folder whose stages file is not valid YAML
+        import shutil
+
+        broken_dir = tmp_path / broken
+        shutil.copytree(ROOT / "knowledge", broken_dir)
+        (broken_dir / "stages.yaml").write_text("- id: 1\n  name: [unclosed\n", encoding="utf-8")
+        broken = str(broken_dir)
+    env = {**os.environ, "BOT_HOME": str(tmp_path / "home"), setting: broken}
+    out = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "error: " in out.stderr and message in out.stderr
+    assert "Traceback" not in out.stderr
