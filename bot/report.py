@@ -50,9 +50,13 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
         info = caps.get(cap)
         stage = info["stage"] if info else None
         if stage is None or stage < target:
-            cell = knowledge.matrix[(cap, target)]
-            gaps.append({"capability": cap, "current": stage, "target": target, "practice": cell.practice,
-                         "actions": list(cell.plan_actions), "deficit": target - (stage or base)})
+            # The next rung, not the top: a capability at stage 2 works on stage 3 practice even when the overall
+            # target is 5 (90 days cannot skip a stage).
+            step = target if stage is None else stage + 1
+            cell = knowledge.matrix[(cap, step)]
+            gaps.append({"capability": cap, "current": stage, "target": step, "overall_target": target,
+                         "practice": cell.practice, "actions": list(cell.plan_actions),
+                         "deficit": target - (stage or base)})
     gaps.sort(key=lambda g: (-g["deficit"], g["capability"]))
     return {
         "session_id": state.id, "created_at": state.created_at, "role": state.role, "model": state.model,
@@ -94,14 +98,17 @@ def resume_bullets(answers: list[dict]) -> list[str]:
         sentence = max(re.split(r"(?<=[.!?])\s+", a["answer"].strip()), key=len)
         sentence = re.sub(r"^(so|well|basically|i think|honestly)[, ]+", "", sentence, flags=re.I)
         sentence = re.sub(r"^(we|i)\s+(would|will|'d)\s+", "", sentence, flags=re.I)
-        bullets.append(f"{CAP_NAMES[a['capability']]}: {sentence[:1].upper()}{sentence[1:220]} "
+        if len(sentence) > 220:  # cut at a word, never inside one
+            sentence = sentence[:220].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+        bullets.append(f"{CAP_NAMES[a['capability']]}: {sentence[:1].upper()}{sentence[1:]} "
                        "(add the measurable result, e.g. time saved or incidents avoided)")
     return bullets[:5]
 
 
-def _md(text: str | None) -> str:
-    """Candidate text rendered inert in Markdown: no HTML, images or links."""
-    return html.escape(text or "").replace("![", "!\\[").replace("](", "]\\(")
+def inert(text: str | None) -> str:
+    """Untrusted text (candidate answers, model output) made inert in Markdown: no HTML, images or links. Quotes
+    stay as they are: only <, > and & can make text markup outside an attribute."""
+    return html.escape(text or "", quote=False).replace("![", "!\\[").replace("](", "]\\(")
 
 
 def to_markdown(report: dict) -> str:
@@ -130,7 +137,7 @@ def to_markdown(report: dict) -> str:
         lines.append(f"**Month {month['month']}**")
         lines += [f"- {a}" for a in month["actions"]] + [""]
     if report["resume_bullets"]:
-        lines += ["## Resume bullets from your answers", ""] + [f"- {_md(b)}" for b in report["resume_bullets"]]
+        lines += ["## Resume bullets from your answers", ""] + [f"- {inert(b)}" for b in report["resume_bullets"]]
         lines.append("")
     lines += ["## Your answers", ""]
     for i, a in enumerate(report["answers"], 1):
@@ -138,8 +145,8 @@ def to_markdown(report: dict) -> str:
         lines += [f"### {i}. {CAP_NAMES[a['capability']]}, stage {a['stage']} ({a['question_id']}"
                   f"{', follow-up' if a['kind'] == 'probe' else ''}): {score}"
                   + (f" · graded by {a['grader']}" if a["grader"] else ""), "",
-                  f"> {_md(a['question'])}", "", f"**Your answer:** {_md(a['answer']) or '_skipped_'}", "",
-                  f"**Feedback:** {_md(a['feedback'])}", ""]
+                  f"> {inert(a['question'])}", "", f"**Your answer:** {inert(a['answer']) or '_skipped_'}", "",
+                  f"**Feedback:** {inert(a['feedback'])}", ""]
     usage = report["usage"]
     if usage.get("calls"):
         cost = usage.get("estimated_cost_usd")

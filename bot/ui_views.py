@@ -5,14 +5,13 @@ refresh or a server restart shows exactly what was saved).
 """
 from __future__ import annotations
 
-import html
 from datetime import datetime
 
 import pandas as pd
 
 from bot.interviewer import SessionState, Turn, probe_pending, visible_grade
 from bot.knowledge import Knowledge
-from bot.report import CAP_NAMES
+from bot.report import CAP_NAMES, inert
 from bot.schemas import CAPABILITIES, STAGE_NAMES, Estimate
 
 STAGE_LABELS = [f"{s} {STAGE_NAMES[s]}" for s in range(1, 6)]
@@ -27,11 +26,6 @@ WELCOME = ("Hi! I'm your MLOps interview coach. Pick a target role, the capabili
 
 
 # ------------------------------------------------------------------ text helpers
-def inert(text: str | None) -> str:
-    """Untrusted text (candidate answers, model output) made inert in Markdown: no HTML, images or links."""
-    return html.escape(text or "", quote=False).replace("![", "!\\[").replace("](", "]\\(")
-
-
 def when(iso: str | None) -> str:
     """An ISO timestamp as a short UTC date and time."""
     if not iso:

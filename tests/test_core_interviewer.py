@@ -197,3 +197,28 @@ def test_a_new_interview_prefers_questions_the_candidate_has_not_seen(interviewe
     # Seen questions are a preference, not a ban: with every monitoring question seen, it still asks one.
     everything = {q.id for q in interviewer.knowledge.questions.values() if q.capability == "monitoring"}
     assert interviewer.start(capabilities=["monitoring"], max_questions=5, seed=3, seen=everything).current
+
+
+def test_gaps_name_the_next_rung_and_bullets_end_on_a_whole_word(interviewer, knowledge):
+    from bot.maturity import Belief
+    from bot.report import build_report, resume_bullets
+
+    def certain(stage):
+        return [1.0 if i == stage - 1 else 0.0 for i in range(5)]
+
+    state = interviewer.start(max_questions=5, seed=1)
+    belief = Belief()
+    belief.overall = certain(4)
+    belief.capabilities = {c: certain(2 if c == "monitoring" else 4) for c in belief.capabilities}
+    belief.answered = {c: 1 for c in belief.answered}
+    state.belief = belief.__dict__
+    gaps = {g["capability"]: g for g in build_report(state, knowledge)["gaps"]}
+    assert (gaps["monitoring"]["current"], gaps["monitoring"]["target"], gaps["monitoring"]["overall_target"]) \
+        == (2, 3, 5)
+    assert gaps["monitoring"]["practice"] == knowledge.matrix[("monitoring", 3)].practice
+    assert gaps["monitoring"]["actions"] == list(knowledge.matrix[("monitoring", 3)].plan_actions)
+    assert gaps["governance"]["target"] == 5
+    long_answer = "We would keep " + "every dataset snapshot " * 20 + "in DVC."
+    bullet = resume_bullets([{"score": 4, "answer": long_answer, "capability": "version_control"}])[0]
+    text = bullet.split(" (add the measurable result")[0]
+    assert text.endswith("…") and text[:-1].split()[-1] in {"every", "dataset", "snapshot"}
