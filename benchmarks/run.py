@@ -80,13 +80,15 @@ t = time.perf_counter()
 for q in qs:
     grader.grade(Rubric.from_question(q), q.reference_answer)
 elapsed = time.perf_counter() - t
-print(json.dumps({"warm_s": warm_s, "turns": turns, "long_turns": long_turns, "long_words": long_words, "grade_100_s": elapsed}))
+print(json.dumps({"warm_s": warm_s, "turns": turns, "long_turns": long_turns, "long_words": long_words,
+                  "grade_100_s": elapsed}))
 '''
     data = json.loads(in_subprocess(code, home))
     turns, long_turns = data["turns"], data["long_turns"]
     return {"turns": len(turns), "turn_p50": pct(turns, 0.5), "turn_p95": pct(turns, 0.95),
             "long": len(long_turns), "long_p50": pct(long_turns, 0.5), "long_p95": pct(long_turns, 0.95),
-            "long_words": statistics.median(data["long_words"]), "grade_per_s": 100 / data["grade_100_s"], "vectors_s": data["warm_s"]}
+            "long_words": statistics.median(data["long_words"]), "grade_per_s": 100 / data["grade_100_s"],
+            "vectors_s": data["warm_s"]}
 
 
 def first_question(home: str) -> float:

@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-
 CAPS = ("version_control", "automated_testing", "monitoring", "governance", "scalability")
 
 

@@ -245,7 +245,7 @@ class Grader:
             ceiling = 0
         score = min(reply.score, ceiling)
         feedback = reply.feedback.strip()
-        if "injection" in flags or _leaks(feedback, prompt.system):
+        if "injection" in flags or leaks_prompt(feedback, prompt.system):
             feedback = offline.feedback  # a fooled model's praise, or leaked instructions, never reach the user
         return Grade(score=score, covered=covered, missed=[i for i in range(n) if i not in covered],
                      evidence=evidence, flags=flags, feedback=feedback, grader=self.model.name,
@@ -270,7 +270,8 @@ def _quoted(quote: str, genuine: str) -> bool:
     return longest >= min(run, len(q)) and longest / len(q) >= 0.6
 
 
-def _leaks(feedback: str, system: str) -> bool:
+def leaks_prompt(feedback: str, system: str) -> bool:
+    """Whether the feedback repeats any eight consecutive words of the system prompt."""
     tokens = system.lower().split()
     low = feedback.lower()
     return any(" ".join(tokens[i : i + 8]) in low for i in range(0, max(len(tokens) - 8, 0)))

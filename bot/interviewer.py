@@ -17,7 +17,6 @@ from bot.prompts import load_prompt, quote_answer
 from bot.schemas import CAPABILITIES, Grade, LLMQuestion, Question
 
 
-
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-
 from bot.config import Settings, load_settings
 from bot.embeddings import ChromaMiniLM
 from bot.knowledge import Knowledge, load_knowledge

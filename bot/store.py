@@ -32,6 +32,11 @@ MIGRATIONS: list[str] = [
     """,
 ]
 EVERYONE = object()  # list(owner=EVERYONE): every session, as the command line shows them
+
+
+def _owner_filter(owner) -> tuple[str, tuple]:
+    """SQL condition and arguments for one login's sessions (None: started without login), or for all."""
+    return ("", ()) if owner is EVERYONE else ("WHERE owner IS ? ", (owner,))
 LATEST = len(MIGRATIONS)
 
 
@@ -104,7 +109,7 @@ class SessionStore:
 
     def list(self, limit: int = 200, owner=EVERYONE) -> list[dict]:
         """The newest sessions; with `owner` (a login, or None for sessions started without one) only theirs."""
-        where, args = ("", ()) if owner is EVERYONE else ("WHERE owner IS ? ", (owner,))
+        where, args = _owner_filter(owner)
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, created_at, role, status, model, stage, confidence, questions, owner FROM sessions "
@@ -114,7 +119,7 @@ class SessionStore:
 
     def question_ids(self, owner=EVERYONE) -> set[str]:
         """Every bank question asked in the stored sessions (of one login, with `owner`)."""
-        where, args = ("", ()) if owner is EVERYONE else ("WHERE owner IS ?", (owner,))
+        where, args = _owner_filter(owner)
         with self._lock:
             rows = self._db.execute(
                 "SELECT DISTINCT json_extract(turn.value, '$.question_id') FROM sessions, "
