@@ -10,16 +10,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.embeddings import get_embedder
-from bot.guards import STOPWORDS, clean_text, guard_config, is_claim, is_injection, is_keyword_list, split_sentences, words
+from bot.guards import guard_config, is_keyword_list
 from bot.knowledge import Knowledge
 from bot.maturity import summarise
+from bot.reading import content_stems, read_answer
 from bot.records import Record, field_error, read_json_documents
 from bot.schemas import CAPABILITIES, STAGES, Estimate, Evidence
 
-EVIDENCE_THRESHOLD = 0.42   # cosine similarity of a sentence to a matrix indicator to count as evidence
+EVIDENCE_THRESHOLD = 0.40   # (0.42 before clauses were read for negation; chosen on the dev split) cosine similarity of a sentence to a matrix indicator to count as evidence
 STAGE_TEMPERATURE = 0.03    # similarity gap between stages that makes one stage e times likelier
 EVIDENCE_TEMPER = 0.6       # evidence sentences are not independent: each counts for less than a full observation
 MIN_EVIDENCE = 2
+EVIDENCE_KINDS = ("practice", "statement", "negated")
+ABSENCE_PENALTY = 3.0       # log-odds against "this cell or above" from one clause saying the practice is absent
+INDEPENDENT_TURNS = 0.6     # prior weight, in turns: 1 turn -> at most ~62 % on one stage, 6 turns -> ~91 %
 PLAIN_LINE = re.compile(r"^\s*(Q|A|Question|Answer|Interviewer|Candidate|Me|You)\s*[:>-]\s*(.*)$", re.IGNORECASE)
 QUESTION_ROLES = {"q", "question", "interviewer", "you"}
 
@@ -54,6 +58,59 @@ def parse_plain(text: str) -> list[dict]:
     return turns
 
 
+ROLES = ("system", "assistant", "user", "tool", "developer")
+
+
+def _message_text(content, where: str, line: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...] as chat APIs export it
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    if content is None:
+        return ""
+    raise TranscriptError(field_error(line, f"{where}.content", "must be a string or a list of text parts"))
+
+
+def turns_from_messages(messages: list, line: int, candidate_role: str = "user") -> list[dict]:
+    """OpenAI chat messages as question/answer turns: the candidate is `candidate_role` (the user side by
+    default), the interviewer every other side; consecutive messages of one side are joined."""
+    if candidate_role not in ROLES:
+        raise TranscriptError(field_error(line, "candidate_role", f"must be one of {', '.join(ROLES)}"))
+    turns: list[dict] = []
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise TranscriptError(field_error(line, where, 'must be an object {"role": ..., "content": ...}'))
+        role = message.get("role")
+        if role not in ROLES:
+            raise TranscriptError(field_error(line, f"{where}.role", f"must be one of {', '.join(ROLES)}"))
+        text = _message_text(message.get("content"), where, line).strip()
+        if not text:
+            continue
+        side = "answer" if role == candidate_role else "question"
+        if side == "question" and (not turns or turns[-1]["answer"]):
+            turns.append({"question": text, "answer": ""})
+        elif side == "answer" and not turns:
+            turns.append({"question": "", "answer": text})
+        else:
+            turns[-1][side] = (turns[-1][side] + "\n" + text).strip()
+    if not any(t["answer"] for t in turns):
+        raise TranscriptError(field_error(line, "messages", f"has no message from the candidate's side "
+                                          f"(role {candidate_role!r}); set \"candidate_role\" if the candidate "
+                                          "is the other side"))
+    return [t for t in turns if t["answer"]]
+
+
+def _app_transcript(data: dict, line: int) -> Transcript:
+    """The app's own download: {"report": ..., "session": {"id", "turns": [{"asked", "answer", ...}]}}."""
+    session = data["session"]
+    turns = [{"question": t.get("asked") or "", "answer": t["answer"]} for t in session.get("turns", [])
+             if isinstance(t, dict) and isinstance(t.get("answer"), str) and t["answer"].strip()]
+    if not turns:
+        raise TranscriptError(field_error(line, "session.turns", "holds no answered question"))
+    return Transcript(session.get("id"), turns)
+
+
 def _turns_of(record: Record) -> Transcript:
     data = record.data
     if "turns" not in data and isinstance(data.get("text"), str):
@@ -61,10 +118,17 @@ def _turns_of(record: Record) -> Transcript:
             return Transcript(data.get("id"), parse_plain(data["text"]))
         except TranscriptError as exc:
             raise TranscriptError(f"line {record.line}: 'text' {exc}") from None
+    if "turns" not in data and isinstance(data.get("messages"), list):
+        return Transcript(data.get("id"), turns_from_messages(data["messages"], record.line,
+                                                              data.get("candidate_role", "user")))
+    if "turns" not in data and isinstance(data.get("session"), dict) and isinstance(data["session"].get("turns"),
+                                                                                   list):
+        return _app_transcript(data, record.line)
     turns = data.get("turns")
     if not isinstance(turns, list) or not turns:
         raise TranscriptError(field_error(record.line, "turns", "must be a non-empty list of "
-                                          "{\"question\": ..., \"answer\": ...} objects"))
+                                          "{\"question\": ..., \"answer\": ...} objects (or give \"messages\" "
+                                          "in the OpenAI chat format)"))
     out = []
     for i, turn in enumerate(turns):
         if not isinstance(turn, dict) or not isinstance(turn.get("answer"), str):
@@ -74,6 +138,10 @@ def _turns_of(record: Record) -> Transcript:
             raise TranscriptError(field_error(record.line, f"turns[{i}].question", "must be a string"))
         out.append({"question": question, "answer": turn["answer"]})
     return Transcript(data.get("id"), out)
+
+
+def _is_message(item) -> bool:
+    return isinstance(item, dict) and "role" in item and "content" in item and "messages" not in item
 
 
 def parse_transcripts(text: str) -> list[Transcript | Record]:
@@ -86,8 +154,15 @@ def parse_transcripts(text: str) -> list[Transcript | Record]:
             return [Transcript(None, parse_plain(text))]
         except TranscriptError as exc:
             return [Record(1, None, str(exc))]
+    records = read_json_documents(text)
+    # A bare list of chat messages (one JSON array, or one message per line) is one conversation.
+    if records and all(r.error is None and _is_message(r.data) for r in records):
+        try:
+            return [Transcript(None, turns_from_messages([r.data for r in records], records[0].line))]
+        except TranscriptError as exc:
+            return [Record(records[0].line, None, str(exc))]
     out: list[Transcript | Record] = []
-    for record in read_json_documents(text):
+    for record in records:
         if record.error:
             out.append(record)
             continue
@@ -96,14 +171,6 @@ def parse_transcripts(text: str) -> list[Transcript | Record]:
         except TranscriptError as exc:
             out.append(Record(record.line, record.data, str(exc)))
     return out
-
-
-def _practice_only(sentence: str) -> str | None:
-    """None for sentences that assess rather than describe: stage claims, instructions, bare tool lists."""
-    if is_injection(sentence) or is_claim(sentence) or is_keyword_list(sentence):
-        return None
-    content = [w for w in words(sentence) if w.lower() not in STOPWORDS]
-    return sentence.strip() if len(content) >= 2 else None
 
 
 class EvidenceEstimator:
@@ -117,24 +184,34 @@ class EvidenceEstimator:
         self.claim_vectors = get_embedder().embed(list(guard_config().claim_prototypes) or ["[none]"])
 
     def evidence(self, turns: list[dict]) -> list[tuple[Evidence, np.ndarray]]:
-        """Each practice-describing sentence close enough to the matrix, with a log-likelihood over stages."""
+        """Each clause that describes practice close enough to the matrix, with a log-likelihood over stages.
+
+        The answer is read once (bot/reading.py), as the grader reads it: claims, directives, hedges, proposals
+        and not-knowing are not evidence. A negated clause ("there is no retraining trigger") close to a cell
+        above stage 2 is evidence that the capability is below that cell, never that it is there."""
         found = []
         for index, turn in enumerate(turns):
-            sentences = [s for s in (_practice_only(x) for x in split_sentences(clean_text(turn["answer"]))) if s]
-            if not sentences:
+            reading = read_answer(turn["answer"])
+            segments = [seg for seg in reading.segments if seg.kind in EVIDENCE_KINDS
+                        and not is_keyword_list(seg.text) and len(content_stems(seg.text)) >= 2]
+            if not segments:
                 continue
-            vectors = get_embedder().embed(sentences)
+            vectors = get_embedder().embed([seg.text for seg in segments])
             sims = vectors @ self.vectors.T
             claimish = (vectors @ self.claim_vectors.T).max(axis=1)
-            for sentence, row, claim in zip(sentences, sims, claimish):
+            for seg, row, claim in zip(segments, sims, claimish):
                 best = int(row.argmax())
                 if row[best] < EVIDENCE_THRESHOLD or claim >= row[best]:
                     continue
                 capability, stage = self.cells[best]
-                per_stage = np.array([row[self.cell_index[(capability, s)]].max() for s in STAGES])
                 weight = EVIDENCE_TEMPER * (0.5 + (row[best] - EVIDENCE_THRESHOLD) / (1 - EVIDENCE_THRESHOLD))
-                log_lik = weight * (per_stage - per_stage.max()) / STAGE_TEMPERATURE
-                found.append((Evidence(turn=index, capability=capability, stage=stage, quote=sentence[:240]),
+                if seg.kind == "negated" and stage > 2:
+                    log_lik = np.where(np.array(STAGES) < stage, 0.0, -weight * ABSENCE_PENALTY)
+                else:
+                    per_stage = np.array([row[self.cell_index[(capability, s)]].max() for s in STAGES])
+                    log_lik = weight * (per_stage - per_stage.max()) / STAGE_TEMPERATURE
+                found.append((Evidence(turn=index, capability=capability, stage=stage, quote=seg.text[:240],
+                                       kind="absence" if seg.kind == "negated" and stage > 2 else "practice"),
                               log_lik))
         return found
 
@@ -145,21 +222,26 @@ class EvidenceEstimator:
                             capabilities={c: None for c in CAPABILITIES}, evidence=[e for e, _ in found],
                             note="insufficient evidence: describe concrete practices (what you did, with which "
                                  "tools, how it worked), not a level")
-        overall = np.zeros(5)
-        per_cap = {c: np.zeros(5) for c in CAPABILITIES}
-        for ev, log_lik in found:
-            overall += log_lik
-            per_cap[ev.capability] += log_lik
-        dist = np.exp(overall - overall.max())
-        dist /= dist.sum()
-        summary = summarise(dist)
+        overall = combine([(e.turn, lik) for e, lik in found])
+        summary = summarise(overall)
         capabilities = {}
         for c in CAPABILITIES:
-            if any(e.capability == c for e, _ in found):
-                p = np.exp(per_cap[c] - per_cap[c].max())
-                capabilities[c] = int(np.argmax(p)) + 1
-            else:
-                capabilities[c] = None
+            mine = [(e.turn, lik) for e, lik in found if e.capability == c]
+            capabilities[c] = int(np.argmax(combine(mine))) + 1 if mine else None
         return Estimate(id=transcript.id, stage=summary["stage"], confidence=summary["confidence"],
                         distribution=summary["distribution"], capabilities=capabilities,
                         evidence=[e for e, _ in found], estimator="offline")
+
+
+def combine(evidence: list[tuple[int, np.ndarray]]) -> np.ndarray:
+    """The stage distribution from per-clause log-likelihoods. Clauses of one answer are not independent: each
+    turn counts once (the mean of its clauses, a little more for several), and the result is mixed with a broad
+    prior that fades only as independent turns accumulate, so a handful of sentences never reads as certainty."""
+    by_turn: dict[int, list[np.ndarray]] = {}
+    for turn, lik in evidence:
+        by_turn.setdefault(turn, []).append(lik)
+    total = sum(np.mean(liks, axis=0) * (1 + 0.25 * np.log(len(liks))) for liks in by_turn.values())
+    dist = np.exp(total - np.max(total))
+    dist /= dist.sum()
+    keep = len(by_turn) / (len(by_turn) + INDEPENDENT_TURNS)
+    return keep * dist + (1 - keep) * np.full(5, 0.2)

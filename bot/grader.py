@@ -13,9 +13,10 @@ import yaml
 
 from bot.config import load_settings
 from bot.embeddings import get_embedder
-from bot.guards import Inspection, clean_text, inspect_answer, words
+from bot.guards import clean_text, words
 from bot.models import LLMError, Model, to_messages
 from bot.prompts import load_prompt, quote_answer
+from bot.reading import Reading, Segment, read_answer
 from bot.schemas import Grade, LLMGrade, Question
 from bot.tokens import truncate_to_tokens
 
@@ -59,15 +60,26 @@ def rubric_texts(rubric: Rubric) -> list[str]:
     return [rubric.question, *rubric.key_points, *rubric.red_flags, *reference_sentences(rubric)]
 
 
-def clauses_of(sentences: list[str], min_words: int) -> list[str]:
-    """The clauses of long sentences, scored on their own: a long sentence often covers two key points, and its
-    single vector sits between them."""
-    return [c for s in sentences if len(s.split()) > min_words
-            for c in CLAUSE_SPLIT.split(s) if len(c.split()) >= 4 and c != s]
-
-
 def _short(text: str, limit: int = 110) -> str:
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+EMPTY_FEEDBACK = ("No answer to grade yet. Even a partial answer earns credit: describe what you would actually do, "
+                  "step by step.")
+NOT_KNOWING_FEEDBACK = ("Saying you have not done this is honest, and it earns no credit by itself. Say how you would "
+                        "approach it: the first concrete step, the tool, and how you would know it worked.")
+
+
+def score_for(credit: np.ndarray, cuts: list[float]) -> int:
+    """The score the covered points earn: full points by the cuts, a partly covered point worth half. The score
+    never runs ahead of the list: with no fully covered point it is at most 1 (the "names the right area" anchor),
+    and half points add at most one level."""
+    full = float((credit >= 1.0).mean())
+    by_full = score_from_fraction(full, cuts)
+    with_partial = score_from_fraction(float(credit.mean()), cuts)
+    if full == 0:
+        return min(with_partial, 1)
+    return min(with_partial, by_full + 1)
 
 
 class Grader:
@@ -83,18 +95,18 @@ class Grader:
         text, too_long = truncate_to_tokens(text, self.model.settings.answer_token_budget)
         if too_long:
             notice = f"Your answer was long; only its first {self.model.settings.answer_token_budget} tokens were graded."
-        inspection = inspect_answer(text)
-        flags = list(inspection.flags) + (["too_long"] if too_long else []) + (["hinted"] if hinted else [])
-        if "empty" in flags or "dont_know" in flags:
-            return self._zero(rubric, flags, "No answer to grade yet. Even a partial answer earns credit: describe "
-                              "what you would actually do, step by step.", notice)
+        reading = read_answer(text, rubric.question)
+        flags = list(reading.flags) + (["too_long"] if too_long else []) + (["hinted"] if hinted else [])
+        if "empty" in flags or ("dont_know" in flags and not reading.credited):
+            return self._zero(rubric, flags, NOT_KNOWING_FEEDBACK if "dont_know" in flags else EMPTY_FEEDBACK,
+                              notice)
         context = self._context(rubric, text)
-        offline = self._offline(rubric, inspection, flags, context)
+        offline = self._offline(rubric, reading, flags, context)
         if not self.model.is_llm or "off_topic" in offline.flags:
             offline.notice = notice
             return offline
         try:
-            graded = self._llm(rubric, text, inspection, offline, context)
+            graded = self._llm(rubric, text, reading, offline, context)
             graded.notice = notice
             return graded
         except LLMError as exc:
@@ -108,38 +120,51 @@ class Grader:
         return Grade(score=0, covered=[], missed=list(range(len(rubric.key_points))), flags=flags,
                      feedback=feedback, grader="offline", notice=notice)
 
-    def coverage(self, rubric: Rubric, sentences: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Best similarity of each key point to any sentence or pair of adjacent sentences, and the argmax."""
-        clauses = clauses_of(sentences, self.cal["clause_min_words"])
+    def coverage(self, rubric: Rubric, segments: list[Segment]) -> tuple[np.ndarray, np.ndarray, list[Segment]]:
+        """Credit (0, 0.5, 1) of each key point from the best window (a clause, two adjacent clauses, or a part of
+        a long clause), with the window that earned it. A hedged window earns half credit at most."""
+        cal = self.cal
+        texts = [s.text for s in segments]
+        parts = [(i, c) for i, t in enumerate(texts) if len(t.split()) > cal["clause_min_words"]
+                 for c in CLAUSE_SPLIT.split(t) if len(c.split()) >= 3 and c != t]
         embedder = get_embedder()
-        single = embedder.embed(sentences + clauses)
-        # A pair of adjacent sentences is scored with the mean of their vectors: close to embedding the pair
+        single = embedder.embed(texts + [c for _, c in parts])
+        n = len(texts)
+        # A pair of adjacent clauses is scored with the mean of their vectors: close to embedding the pair
         # (mean pooling), at no extra model cost.
-        pairs = single[: len(sentences) - 1] + single[1 : len(sentences)]
+        pairs = single[: n - 1] + single[1:n]
         pairs /= np.clip(np.linalg.norm(pairs, axis=1, keepdims=True), 1e-12, None)
-        vectors = np.concatenate([single[: len(sentences)], pairs, single[len(sentences):]])
-        windows = sentences + [f"{a} {b}" for a, b in zip(sentences, sentences[1:])] + clauses
+        vectors = np.concatenate([single[:n], pairs, single[n:]])
+        windows = list(segments) + [_joined(a, b) for a, b in zip(segments, segments[1:])] + [
+            Segment(c, segments[i].kind, segments[i].sentence) for i, c in parts]
         sims = vectors @ embedder.embed(list(rubric.key_points)).T
-        n = len(sentences)
         if n > 1:
-            # A pair only counts for a key point both of its sentences speak to: two unrelated sentences, each a
+            # A pair only counts for a key point both of its clauses speak to: two unrelated clauses, each a
             # little like the point, must not add up to covering it.
             weaker = np.minimum(sims[: n - 1], sims[1:n])
-            sims[n : 2 * n - 1] = np.where(weaker >= self.cal["pair_min"], sims[n : 2 * n - 1], -1.0)
-        return sims.max(axis=0), sims.argmax(axis=0), windows
+            sims[n : 2 * n - 1] = np.where(weaker >= cal["pair_min"], sims[n : 2 * n - 1], -1.0)
+        credit = np.where(sims >= cal["cover_full"], 1.0, np.where(sims >= cal["cover_partial"], 0.5, 0.0))
+        cap = np.array([w.credit for w in windows])[:, None]
+        credit = np.minimum(credit, cap)
+        # The best window per point: most credit, then most similar.
+        order = credit * 10 + sims
+        where = order.argmax(axis=0)
+        best = credit[where, np.arange(credit.shape[1])]
+        return best, where, windows
 
-    def _offline(self, rubric: Rubric, inspection: Inspection, flags: list[str], context) -> Grade:
+    def _offline(self, rubric: Rubric, reading: Reading, flags: list[str], context) -> Grade:
         cal = self.cal
-        content = inspection.content
-        if not content:
+        segments = reading.credited
+        if not segments:
             grade = self._zero(rubric, flags, "", None)
-            grade.feedback = self._feedback(rubric, [], grade.missed, flags, context, 0)
+            grade.feedback = self._nothing_credited(rubric, reading, flags, context)
             return grade
         embedder = get_embedder()
-        # The clauses are embedded now too (coverage needs them), so the answer costs one model call.
-        vectors = embedder.embed(content + clauses_of(content, cal["clause_min_words"]))[: len(content)]
+        content = [s.text for s in segments]
+        vectors = embedder.embed(content)
         topic = embedder.embed([rubric.question, *rubric.key_points])
-        if float((vectors @ topic.T).max()) < cal["on_topic"]:
+        short = len(words(" ".join(content))) < cal["short_answer_words"]
+        if float((vectors @ topic.T).max()) < cal["on_topic"] and not (short and _shares_terms(content, rubric)):
             flags = flags + ["off_topic"]
             grade = self._zero(rubric, flags, "", None)
             grade.feedback = ("This answer does not address the question. " +
@@ -147,15 +172,16 @@ class Grader:
             return grade
         if rubric.red_flags:
             wrong = (vectors @ embedder.embed(list(rubric.red_flags)).T).max(axis=1)
-            kept = [s for s, w in zip(content, wrong) if w < cal["red_flag"]]
-            if len(kept) < len(content):
+            kept = [s for s, w in zip(segments, wrong) if w < cal["red_flag"]]
+            if len(kept) < len(segments):
                 flags = flags + ["red_flag"]
-            content = kept or content[:0]
-        best, where, windows = self.coverage(rubric, content) if content else (
-            np.zeros(len(rubric.key_points)), np.zeros(len(rubric.key_points), int), [])
-        credit = np.where(best >= cal["cover_full"], 1.0, np.where(best >= cal["cover_partial"], 0.5, 0.0))
-        score = score_from_fraction(float(credit.mean()), cal["score_cuts"])
-        if len(words(" ".join(content))) < cal["short_answer_words"]:
+            segments = kept
+        if segments:
+            credit, where, windows = self.coverage(rubric, segments)
+        else:
+            credit, where, windows = np.zeros(len(rubric.key_points)), np.zeros(len(rubric.key_points), int), []
+        score = score_for(credit, cal["score_cuts"])
+        if short:
             score = min(score, 2)
         if "keyword_list" in flags:
             score = min(score, 1)
@@ -164,11 +190,30 @@ class Grader:
         if "injection" in flags:  # an answer that tries to instruct the grader earns nothing: it can never pay off
             score = 0
         covered = [i for i, c in enumerate(credit) if c >= 1.0]
+        partial = [i for i, c in enumerate(credit) if 0 < c < 1.0]
         missed = [i for i in range(len(rubric.key_points)) if i not in covered]
-        evidence = {i: _short(windows[where[i]], 200) for i in covered}
-        return Grade(score=score, covered=covered, missed=missed, evidence=evidence, flags=flags,
-                     feedback=self._feedback(rubric, covered, missed, flags, context, score), grader="offline",
+        evidence = {i: _short(windows[where[i]].text, 200) for i in covered + partial}
+        basis = {i: windows[where[i]].kind for i in covered + partial}
+        return Grade(score=score, covered=covered, partial=partial, missed=missed, evidence=evidence, basis=basis,
+                     flags=flags, feedback=self._feedback(rubric, covered, missed, flags, context, score),
+                     grader="offline",
                      citations=[h.id for h in context][:3] + ([rubric.question_id] if rubric.question_id else []))
+
+    def _nothing_credited(self, rubric: Rubric, reading: Reading, flags: list[str], context) -> str:
+        said = {s.kind for s in reading.segments}
+        if "injection" in flags:
+            return self._feedback(rubric, [], list(range(len(rubric.key_points))), flags, context, 0)
+        if said & {"not_knowing", "hedged"}:
+            return NOT_KNOWING_FEEDBACK
+        if "negated" in said:
+            return ("You said what your team does not do yet: honest, and useful to know, but it earns no credit "
+                    "by itself. Say what you would put in place and how.")
+        if "restated" in said:
+            return "Your answer restates the scenario. Say what you would do about it: the steps, tools and why."
+        if "claim" in said:
+            return ("A self-assessment is not evidence. Describe what you actually did or would do, with the "
+                    "tools and the result.")
+        return self._feedback(rubric, [], list(range(len(rubric.key_points))), flags, context, 0)
 
     def _feedback(self, rubric: Rubric, covered: list[int], missed: list[int], flags: list[str], context,
                   score: int) -> str:
@@ -215,7 +260,7 @@ class Grader:
             return []
 
     # ------------------------------------------------------------------ LLM
-    def _llm(self, rubric: Rubric, text: str, inspection: Inspection, offline: Grade, context) -> Grade:
+    def _llm(self, rubric: Rubric, text: str, reading: Reading, offline: Grade, context) -> Grade:
         prompt = load_prompt("grade")
         system, user = prompt.render(
             question_id=rubric.question_id or "ad-hoc", stage=rubric.stage or "?",
@@ -225,7 +270,8 @@ class Grader:
             context="\n".join(f"[{h.id}] {_short(h.text, 400)}" for h in context) or "(none)",
             answer=quote_answer(text))
         reply: LLMGrade = self.model.structured(to_messages(system, user), LLMGrade, step="grade")
-        genuine = " ".join(inspection.content).lower()
+        # Quotes must come from clauses that earn credit: a negated or hedged-away point is not covered.
+        genuine = " ".join(seg.text for seg in reading.credited).lower()
         n = len(rubric.key_points)
         covered, evidence = [], {}
         for judgement in reply.key_points:
@@ -238,7 +284,8 @@ class Grader:
         flags = [f for f in offline.flags if f != "fallback"]
         if reply.injection_detected and "injection" not in flags:
             flags.append("injection")
-        ceiling = min(4, score_from_fraction(len(covered) / n, self.cal["score_cuts"]) + 1) if covered else 1
+        ceiling = score_for(np.array([1.0 if i in covered else 0.0 for i in range(n)]), self.cal["score_cuts"])
+        ceiling = min(4, ceiling + 1) if covered else (1 if reading.credited else 0)
         if "keyword_list" in flags:
             ceiling = min(ceiling, 1)
         if "injection" in flags:
@@ -250,6 +297,22 @@ class Grader:
         return Grade(score=score, covered=covered, missed=[i for i in range(n) if i not in covered],
                      evidence=evidence, flags=flags, feedback=feedback, grader=self.model.name,
                      citations=offline.citations)
+
+
+def _joined(a: Segment, b: Segment) -> Segment:
+    kinds = {a.kind, b.kind}
+    kind = "hedged" if "hedged" in kinds else "practice" if "practice" in kinds else a.kind
+    return Segment(f"{a.text} {b.text}", kind, a.sentence)
+
+
+def _shares_terms(content: list[str], rubric: Rubric) -> bool:
+    """A short answer in the question's own terms ("a bigger server for the sale period") is on topic even when
+    its vector is far from the long rubric sentences."""
+    from bot.reading import content_stems
+
+    said = set(content_stems(" ".join(content)))
+    asked = set(content_stems(" ".join(rubric.key_points)))
+    return len(said & asked) >= 2
 
 
 def _quoted(quote: str, genuine: str) -> bool:

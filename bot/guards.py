@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import yaml
@@ -105,33 +105,3 @@ def decoded_variants(text: str) -> list[str]:
         if decoded.isprintable():
             out.append(decoded)
     return out
-
-
-@dataclass
-class Inspection:
-    text: str
-    sentences: list[str]
-    content: list[str] = field(default_factory=list)
-    injected: list[str] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
-
-
-def inspect_answer(text: str) -> Inspection:
-    """Split an answer into genuine content and injected instructions (which earn nothing)."""
-    sentences = split_sentences(text)
-    result = Inspection(text=text, sentences=sentences)
-    if not text.strip() or not sentences:
-        result.flags.append("empty")
-        return result
-    if is_dont_know(text):
-        result.flags.append("dont_know")
-    for sentence in sentences:
-        if is_injection(sentence) or any(is_injection(v) for v in decoded_variants(sentence)):
-            result.injected.append(sentence)
-        else:
-            result.content.append(sentence)
-    if result.injected:
-        result.flags.append("injection")
-    if result.content and is_keyword_list("\n".join(result.content)):
-        result.flags.append("keyword_list")
-    return result

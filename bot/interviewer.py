@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from bot.grader import Grader, Rubric
 from bot.knowledge import Knowledge
-from bot.maturity import ROLE_STAGES, Belief, information_gain
+from bot.maturity import MIN_CAPABILITIES, ROLE_STAGES, Belief, information_gain
 from bot.models import LLMError, Model, to_messages
 from bot.prompts import load_prompt, quote_answer
 from bot.schemas import CAPABILITIES, Grade, LLMQuestion, Question
@@ -49,6 +49,7 @@ class SessionState(BaseModel):
     belief: dict = Field(default_factory=dict)
     notices: list[str] = Field(default_factory=list)
     seen_before: list[str] = Field(default_factory=list)  # question ids from the candidate's earlier interviews
+    pool: list[str] = Field(default_factory=list)  # the only question ids to ask from (empty: the whole bank)
     usage: dict = Field(default_factory=lambda: {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0})
 
     @property
@@ -62,6 +63,22 @@ class SessionState(BaseModel):
 
     def get_belief(self) -> Belief:
         return Belief(**self.belief) if self.belief else Belief(target_stage=self.target_stage)
+
+
+STAIRCASE = 3  # questions placed by the staircase before the information gain takes over
+
+
+def answered_scores(state: SessionState) -> dict[str, int]:
+    """The final score of each main question settled so far, in order (a follow-up's better score counts; a
+    skip is 0). A question whose follow-up is still open is not settled."""
+    out: dict[str, int] = {}
+    open_probe = state.current.question_id if state.current is not None and state.current.kind == "probe" else None
+    for t in state.turns:
+        if t.question_id == open_probe or (t.answer is None and not t.skipped):
+            continue
+        score = t.grade.score if t.grade else 0
+        out[t.question_id] = max(out.get(t.question_id, 0), score)
+    return out
 
 
 PROBE_PENDING = ("There is more to this. Answer the follow-up first: the key points you missed and a model answer "
@@ -111,8 +128,8 @@ class Interviewer:
         return u.calls, u.prompt_tokens, u.completion_tokens
 
     def start(self, role: str | None = None, target_stage: int | None = None, capabilities: list[str] | None = None,
-              max_questions: int | None = None, seed: int | None = None, seen: set[str] | None = None
-              ) -> SessionState:
+              max_questions: int | None = None, seed: int | None = None, seen: set[str] | None = None,
+              pool: list[str] | None = None) -> SessionState:
         """A new interview. `seen`: question ids from the candidate's earlier interviews, asked again only when no
         other question would be as informative."""
         if role and target_stage is None:
@@ -121,7 +138,7 @@ class Interviewer:
         state = SessionState(role=role, target_stage=target_stage, capabilities=focus,
                              max_questions=max(1, min(int(max_questions or self.model.settings.max_questions), 30)),
                              model=self.model.name, seed=random.randrange(1 << 30) if seed is None else seed,
-                             seen_before=sorted(seen or ()))
+                             seen_before=sorted(seen or ()), pool=list(pool or ()))
         state.belief = Belief(target_stage=target_stage).__dict__
         meter = self._meter()
         self._ask_next(state)
@@ -210,12 +227,47 @@ class Interviewer:
         state.updated_at = now()
 
     def _advance(self, state: SessionState) -> None:
-        belief = state.get_belief()
-        if belief.confident() or state.questions_asked >= state.max_questions:
+        if state.questions_asked >= state.max_questions or self.settled(state):
             state.status = "finished"
             return
         if not self._ask_next(state):
             state.status = "finished"
+
+    def settled(self, state: SessionState) -> bool:
+        """Stop early only when the estimate is confident, rests on enough capabilities, and is bracketed: the
+        stage below it was asked (and the one above, unless it is 5), so the level was tested, not assumed."""
+        belief = state.get_belief()
+        if not belief.confident():
+            return False
+        answered = answered_scores(state)
+        capabilities = {self.knowledge.questions[q].capability for q in answered}
+        if len(capabilities) < min(MIN_CAPABILITIES, len(state.capabilities)):
+            return False
+        return self._missing_bracket(state, answered) is None
+
+    def _missing_bracket(self, state: SessionState, answered: dict[str, int]) -> int | None:
+        """The stage still to ask to bracket the estimate (below it first), or None when bracketed."""
+        stage = int(np.argmax(state.get_belief().overall)) + 1
+        asked = {self.knowledge.questions[q].stage for q in answered}
+        if stage > 1 and not any(s < stage for s in asked):
+            return stage - 1
+        if stage < 5 and not any(s > stage for s in asked):
+            return stage + 1
+        return None
+
+    def target_stage(self, state: SessionState) -> int | None:
+        """The stage the next question should have, or None to leave it to the information gain. The first
+        questions walk a staircase from the middle (or the role's stage): up after a strong answer, down after a
+        weak one, so the early questions span the stages instead of chasing the first grade."""
+        answered = answered_scores(state)
+        if not answered:
+            return state.target_stage or 3
+        if len(answered) < STAIRCASE:
+            last_id = list(answered)[-1]
+            last, score = self.knowledge.questions[last_id].stage, answered[last_id]
+            step = 1 if score >= 3 else -1 if score <= 1 else 0
+            return min(5, max(1, last + step))
+        return self._missing_bracket(state, answered)
 
     def _result(self, state: SessionState, grade: Grade | None, notices_before: int = 0) -> TurnResult:
         nxt = state.current
@@ -224,15 +276,25 @@ class Interviewer:
                           notice=" ".join(dict.fromkeys(notices)) or None)
 
     def next_question(self, state: SessionState) -> Question | None:
-        """The unasked question that best separates the likely stages, balancing capabilities."""
+        """The unasked question that best separates the likely stages, balancing capabilities; at the stage the
+        staircase or the bracket asks for, when it asks for one."""
         asked = {t.question_id for t in state.turns}
+        allowed = set(state.pool)
         belief = state.get_belief()
         pool = [q for q in self.knowledge.questions.values() if q.capability in state.capabilities
-                and q.id not in asked]
+                and q.id not in asked and (not allowed or q.id in allowed)]
         if not pool:
             return None
         least = min(belief.answered[q.capability] for q in pool)
-        pool = [q for q in pool if belief.answered[q.capability] <= least]
+        balanced = [q for q in pool if belief.answered[q.capability] <= least]
+        wanted = self.target_stage(state)
+        if wanted is not None:
+            # The wanted stage matters more than perfect balance: take it from any capability if need be.
+            distance = min(abs(q.stage - wanted) for q in pool)
+            near = [q for q in balanced if abs(q.stage - wanted) == distance]
+            pool = near or [q for q in pool if abs(q.stage - wanted) == distance]
+        else:
+            pool = balanced
         gains = {s: information_gain(np.array(belief.overall), s) for s in {q.stage for q in pool}}
         best = max(gains.values())
         choices = sorted((q for q in pool if gains[q.stage] >= best - 1e-6), key=lambda q: q.id)

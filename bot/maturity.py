@@ -1,15 +1,20 @@
 """Bayesian maturity estimate: a distribution over stages 1-5, overall and per capability.
 
 A candidate at stage s answers questions at or below s well and questions above s poorly, with noise: the
-graded-response likelihood below turns each graded answer into evidence about s.
+graded-response likelihood below turns each graded answer into evidence about s. The score seen is not the score
+deserved: the likelihood passes through the grader's measured confusion (human label -> offline score, from the
+agreement evals, prompts/grader_confusion.yaml), so the stated confidence carries how noisy one grade is.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
+import yaml
 
+from bot.config import load_settings
 from bot.schemas import CAPABILITIES, STAGE_NAMES, STAGES
 
 S = np.array(STAGES, dtype=float)
@@ -18,7 +23,8 @@ NOISE = 0.03            # chance of any score regardless of stage (a lucky guess
 SCORE_SPREAD = 0.85     # spread of scores around the expected score
 HINT_WEIGHT = 0.5       # a hinted answer is half the evidence
 STOP_CONFIDENCE = 0.8
-MIN_ANSWERS = 4
+MIN_ANSWERS = 5
+MIN_CAPABILITIES = 3    # a stage rests on at least three capabilities (or all the focus has, if fewer)
 ROLE_STAGES = {
     "Junior Data Scientist": 1,
     "ML Engineer": 2,
@@ -33,19 +39,39 @@ def expected_score(candidate_stage: np.ndarray, question_stage: int) -> np.ndarr
     return 0.3 + 3.5 / (1.0 + np.exp(-1.8 * (margin + 0.6)))
 
 
-def score_probabilities(question_stage: int) -> np.ndarray:
-    """P(score | candidate stage) as a (5 stages x 5 scores) matrix."""
+@lru_cache(maxsize=4)
+def grader_confusion(path: str | None = None) -> np.ndarray:
+    """P(grader's score | deserved score) as a 5x5 matrix: the measured counts, smoothed toward the diagonal's
+    neighbours so an error never seen is still possible."""
+    path = path or str(load_settings().prompts_dir / "grader_confusion.yaml")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            counts = np.array(yaml.safe_load(fh)["counts"], dtype=float)
+    except FileNotFoundError:
+        counts = np.eye(5) * 10
+    if counts.shape != (5, 5):
+        raise ValueError(f"{path}: 'counts' must be a 5x5 matrix (rows: human label 0-4, columns: grader score)")
+    smoothing = 0.5 + 0.5 * (np.abs(SCORES[:, None] - SCORES[None, :]) <= 1)
+    counts = counts + smoothing
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
+def score_probabilities(question_stage: int, confusion: np.ndarray | None = None) -> np.ndarray:
+    """P(observed score | candidate stage) as a (5 stages x 5 scores) matrix."""
     mu = expected_score(S, question_stage)[:, None]
     dens = np.exp(-((SCORES[None, :] - mu) ** 2) / (2 * SCORE_SPREAD**2))
     dens = dens / dens.sum(axis=1, keepdims=True)
-    return (1 - NOISE) * dens + NOISE / len(SCORES)
+    deserved = (1 - NOISE) * dens + NOISE / len(SCORES)
+    return deserved @ (grader_confusion() if confusion is None else confusion)
 
 
-_TABLE = {q: score_probabilities(q) for q in STAGES}
+@lru_cache(maxsize=8)
+def _table(question_stage: int) -> np.ndarray:
+    return score_probabilities(question_stage)
 
 
 def likelihood(score: int, question_stage: int, weight: float = 1.0) -> np.ndarray:
-    return _TABLE[question_stage][:, score] ** weight
+    return _table(question_stage)[:, score] ** weight
 
 
 def prior(target_stage: int | None = None) -> np.ndarray:
@@ -63,7 +89,7 @@ def entropy(p: np.ndarray) -> float:
 
 def information_gain(p: np.ndarray, question_stage: int) -> float:
     """Expected reduction in entropy (bits) from asking a question at this stage."""
-    table = _TABLE[question_stage]
+    table = _table(question_stage)
     marginal = p @ table
     gain = entropy(p)
     for score in SCORES:

@@ -123,8 +123,10 @@ class LLMGrade(BaseModel):
 class Grade(BaseModel):
     score: int = Field(ge=0, le=4)
     covered: list[int] = Field(default_factory=list)
+    partial: list[int] = Field(default_factory=list, description="missed points the answer went part of the way to")
     missed: list[int] = Field(default_factory=list)
-    evidence: dict[int, str] = Field(default_factory=dict)
+    evidence: dict[int, str] = Field(default_factory=dict, description="the candidate's words behind each point")
+    basis: dict[int, str] = Field(default_factory=dict, description="practice, proposal, statement or hedged")
     flags: list[str] = Field(default_factory=list)
     feedback: str = ""
     grader: str = "offline"
@@ -150,6 +152,7 @@ class Evidence(BaseModel):
     capability: str
     stage: int
     quote: str
+    kind: str = "practice"  # practice (the cell is there) or absence (the candidate says it is not)
 
 
 class Estimate(BaseModel):

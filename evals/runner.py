@@ -164,7 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-samples", type=int, help="run at most N samples per eval (thresholds not enforced)")
     p.add_argument("--report", action="store_true", help="also write a Markdown report")
     p.add_argument("--check", action="store_true", help="exit 1 when a metric falls under its threshold")
+    p = sub.add_parser("confusion", help="count the offline grader's scores against the human labels of the dev "
+                       "split and write prompts/grader_confusion.yaml (the interview's likelihood reads it)")
+    p.add_argument("--out", help="write here instead of prompts/grader_confusion.yaml")
     args = parser.parse_args(argv)
+    if args.command == "confusion":
+        from evals.suites import write_confusion
+
+        print(write_confusion(Coach(), args.out))
+        return 0
     if args.command == "list":
         for key, spec in load_registry().items():
             print(f"{spec['id']:<24} {spec['kind']:<18} {spec.get('description', '').strip()[:70]}")

@@ -37,6 +37,36 @@ def _limit(rows: list, ctx) -> list:
 
 
 # ------------------------------------------------------------------ 1. grader agreement
+NOT_KNOWING_KINDS = ("not_used_echo", "dont_know")
+CONFUSION_DATA = ["grader_version_control.jsonl", "grader_automated_testing.jsonl", "grader_monitoring.jsonl",
+                  "grader_governance.jsonl", "grader_scalability.jsonl", "grader_offbank.jsonl",
+                  "grader_realistic.jsonl"]
+
+
+def write_confusion(coach, out: str | None = None) -> str:
+    """Count offline score against human label on the dev split only (the held-out split stays unseen)."""
+    import yaml
+
+    grader = coach.grader("offline")
+    counts = np.zeros((5, 5), dtype=int)
+    for row in load_rows(CONFUSION_DATA):
+        if row["split"] != "dev":
+            continue
+        parsed, error = validate_grade_line(Record(row["_line"], row), coach.knowledge)
+        if error:
+            raise ValueError(f"{row['_file']}: {error}")
+        counts[row["label"], grader.grade(parsed["rubric"], parsed["answer"]).score] += 1
+    path = Path(out) if out else coach.settings.prompts_dir / "grader_confusion.yaml"
+    header = ("# How the offline grader's score relates to the human label (rows: label 0-4, columns: offline score "
+              "0-4),\n# counted on the dev split of the grader agreement evals by `python -m evals confusion`; the "
+              "held-out split\n# is never counted. bot/maturity.py passes every likelihood through it.\n")
+    from bot.grader import calibration
+
+    body = {"version": f"confusion of {calibration()['version']}",
+            "n": int(counts.sum()), "counts": counts.tolist()}
+    path.write_text(header + yaml.safe_dump(body, default_flow_style=None, sort_keys=False), encoding="utf-8")
+    return f"wrote {path} ({int(counts.sum())} dev answers)"
+
 def grader_agreement(spec: dict, ctx) -> tuple[list[dict], dict]:
     grader = ctx.coach.grader(ctx.model_name)
     events, results = [], []
@@ -57,7 +87,12 @@ def grader_agreement(spec: dict, ctx) -> tuple[list[dict], dict]:
     for r, g in results:
         kinds[f"{r['split']}/{r['kind']}"].append((r["label"], g.score))
     metrics["by_kind"] = {k: agreement([a for a, _ in v], [b for _, b in v]) for k, v in sorted(kinds.items())}
+    by_kind_all = defaultdict(list)
+    for r, g in results:
+        by_kind_all[r["kind"]].append((r["label"], g.score))
+    metrics["kind"] = {k: agreement([a for a, _ in v], [b for _, b in v]) for k, v in sorted(by_kind_all.items())}
     metrics["guards"] = {
+        "not_knowing_above_1": sum(r["kind"] in NOT_KNOWING_KINDS and g.score > 1 for r, g in results),
         "injection_inflated": sum(r["kind"] == "injection" and g.score > r["label"] for r, g in results),
         "injection_above_0": sum(r["kind"] == "injection" and g.score > 0 for r, g in results),
         "keyword_list_above_1": sum(r["kind"] == "keyword_list" and g.score > 1 for r, g in results),
@@ -130,6 +165,65 @@ def stage_simulation(spec: dict, ctx) -> tuple[list[dict], dict]:
                                                        [r["stage"] for r in rows if r["true"] == s])
                                 for s in range(1, 6)}
     return events, metrics
+
+
+# ------------------------------------------------------------------ 2b. stage of realistic personas
+def persona_interview(spec: dict, ctx) -> tuple[list[dict], dict]:
+    """The real adaptive interview, restricted to each persona's pool, answered in the persona's own words (the
+    follow-up answer when the coach probes). Several seeds: one run can flatter or hide."""
+    interviewer: Interviewer = ctx.coach.interviewer(ctx.model_name)
+    personas = _limit(load_rows(spec["data"]), ctx)
+    seeds = spec.get(f"{ctx.model_name}_seeds", spec["seeds"])
+    events, rows = [], []
+    for persona in personas:
+        answers = {a["question_id"]: a for a in persona["answers"]}
+        unknown = sorted(set(answers) - set(ctx.coach.knowledge.questions))
+        if unknown:
+            raise ValueError(f"{persona['_file']}:{persona['_line']}: persona {persona['id']}: question ids "
+                             f"{', '.join(unknown)} are not in the bank")
+        for seed in seeds:
+            state = interviewer.start(max_questions=spec["max_questions"], seed=seed, pool=list(answers))
+            while state.current is not None:
+                turn = state.current
+                given = answers[turn.question_id]
+                interviewer.answer(state, given["followup"] if turn.kind == "probe" else given["answer"])
+            summary = state.get_belief().summary()
+            row = {"persona": persona["id"], "seed": seed, "split": persona["split"], "style": persona["style"],
+                   "true": persona["true_stage"], "stage": summary["stage"], "confidence": summary["confidence"],
+                   "questions": state.questions_asked,
+                   "asked_stages": [ctx.coach.knowledge.questions[t.question_id].stage
+                                    for t in state.turns if t.kind == "question"]}
+            rows.append(row)
+            events.append({"id": f"{persona['id']}-s{seed}", **row})
+    metrics = {name: _stage_metrics(sel) for name, sel in (
+        ("all", rows), ("dev", [r for r in rows if r["split"] == "dev"]),
+        ("heldout", [r for r in rows if r["split"] == "heldout"]))}
+    for split in ("dev", "heldout"):
+        per_seed = [_stage_metrics([r for r in rows if r["split"] == split and r["seed"] == s]) for s in seeds]
+        metrics[f"{split}_seed_spread"] = {
+            "exact_min": min(m["exact"] for m in per_seed if m["n"]) if rows else None,
+            "exact_max": max(m["exact"] for m in per_seed if m["n"]) if rows else None,
+            "overconfident_wrong_max": max(m["overconfident_wrong"] for m in per_seed if m["n"]) if rows else None}
+    metrics["by_style"] = {k: _stage_metrics([r for r in rows if r["style"] == k])
+                           for k in sorted({r["style"] for r in rows})}
+    metrics["by_true_stage"] = {str(k): _stage_metrics([r for r in rows if r["true"] == k])
+                                for k in sorted({r["true"] for r in rows})}
+    return events, metrics
+
+
+def _stage_metrics(rows: list[dict]) -> dict:
+    if not rows:
+        return {"n": 0}
+    acc = stage_accuracy([r["true"] for r in rows], [r["stage"] for r in rows])
+    wrong = [r for r in rows if r["stage"] != r["true"]]
+    return {**acc,
+            "mae": round(float(np.mean([abs(r["stage"] - r["true"]) for r in rows])), 3),
+            "signed_error": round(float(np.mean([r["stage"] - r["true"] for r in rows])), 3),
+            "overconfident_wrong": sum(r["confidence"] >= 0.8 for r in wrong),
+            "calibration_error": calibration_error([r["confidence"] for r in rows],
+                                                   [r["stage"] == r["true"] for r in rows]),
+            "mean_confidence": round(float(np.mean([r["confidence"] for r in rows])), 3),
+            "mean_questions": round(float(np.mean([r["questions"] for r in rows])), 2)}
 
 
 # ------------------------------------------------------------------ 3. stage from transcripts
@@ -281,4 +375,5 @@ def cost(spec: dict, ctx) -> tuple[list[dict], dict]:
 
 
 SUITES = {"grader_agreement": grader_agreement, "stage_simulation": stage_simulation,
+          "persona_interview": persona_interview,
           "transcript_stage": transcript_stage, "retrieval": retrieval, "robustness": robustness, "cost": cost}

@@ -173,17 +173,20 @@ class _Vectors:
 def test_two_unrelated_sentences_do_not_add_up_to_covering_a_point(offline, monkeypatch):
     import bot.grader as grader_module
 
+    from bot.reading import Segment
+
     point, related, unrelated = np.zeros(384), np.zeros(384), np.zeros(384)
     point[0] = 1.0
-    related[[0, 1]] = 0.40, np.sqrt(1 - 0.40**2)      # similarity 0.40 to the point
+    related[[0, 1]] = 0.36, np.sqrt(1 - 0.36**2)      # similarity 0.36 to the point: no credit alone
     unrelated[[0, 2]] = 0.25, np.sqrt(1 - 0.25**2)    # 0.25, and orthogonal to `related` otherwise
     table = {"alert the owner when the job fails": point, "we check the job": related, "my family needs this": unrelated}
     monkeypatch.setattr(grader_module, "get_embedder", lambda: _Vectors(table))
     rubric = Rubric("q", ("alert the owner when the job fails",))
-    best, _, _ = offline.coverage(rubric, ["we check the job", "my family needs this"])
-    mean_of_both = (0.40 + 0.25) / np.linalg.norm(related + unrelated)
+    segments = [Segment("we check the job", "practice", 0), Segment("my family needs this", "statement", 1)]
+    credit, _, _ = offline.coverage(rubric, segments)
+    mean_of_both = (0.36 + 0.25) / np.linalg.norm(related + unrelated)
     assert mean_of_both > offline.cal["cover_partial"]  # what the pair alone would have earned
-    assert best[0] == pytest.approx(0.40)
+    assert credit[0] == 0.0
 
 
 def test_feedback_on_an_injection_names_no_key_point(offline, rubric, question):

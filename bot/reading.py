@@ -1,0 +1,178 @@
+"""One reading of an answer, shared by the grader, the interview and the conversation estimator.
+
+Each sentence is cut into clauses where its meaning can turn ("..., but ...", "; ", ", we ..."), and each clause is
+tagged with what it does:
+
+- `practice`: what the candidate or their team does or did ("we run ...", "our pipeline ...")
+- `proposal`: what they would do ("I would add ...", "log every prediction ...")
+- `statement`: general knowledge, neither of the above
+- `hedged`: an idea offered without commitment ("maybe ...", "I guess ...")
+- `negated`: what is not done ("we don't have drift alerts yet", "there is no registry")
+- `not_knowing`: no experience or no answer ("I haven't used it, so I couldn't tell you ...")
+- `restated`: only repeats the question's scenario
+- `claim`: a self-assessment ("we are stage 5", "fully automated")
+- `directive`: an instruction to the grader
+- `filler`: no content ("Good question.")
+
+Only practice, proposals and statements earn full credit; a hedged clause earns partial credit at most; the rest
+earns nothing, whatever vocabulary it repeats. The patterns are data (prompts/guards.yaml).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import yaml
+
+from bot.config import load_settings
+from bot.guards import (STOPWORDS, clean_text, decoded_variants, is_claim, is_dont_know, is_injection,
+                        is_keyword_list, split_sentences, words)
+
+CREDIT = {"practice": 1.0, "proposal": 1.0, "statement": 1.0, "hedged": 0.5}
+NO_CREDIT = ("negated", "not_knowing", "restated", "claim", "directive", "filler")
+# Where a sentence's meaning can turn: contrast, a semicolon, or a new subject after a comma.
+CLAUSE_BREAK = re.compile(
+    r"\s*;\s+|,?\s+\b(?:but|although|though|whereas|however|except that|apart from that|otherwise)\b,?\s+"
+    r"|,\s+(?:(?:and\s+)?so|since|because|as)\s+|\s+because\s+"
+    r"|,\s+(?=(?:we|i|they|our|my|the team|nobody|no one|there)\b)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ReadingRules:
+    negation: tuple[re.Pattern, ...]
+    positive_negation: tuple[re.Pattern, ...]
+    not_knowing: tuple[re.Pattern, ...]
+    hedge: tuple[re.Pattern, ...]
+    proposal: tuple[re.Pattern, ...]
+    practice: tuple[re.Pattern, ...]
+    filler: tuple[re.Pattern, ...]
+
+
+@lru_cache(maxsize=4)
+def reading_rules(path: str | None = None) -> ReadingRules:
+    path = path or str(load_settings().prompts_dir / "guards.yaml")
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+
+    def compiled(key: str) -> tuple[re.Pattern, ...]:
+        return tuple(re.compile(p, re.IGNORECASE) for p in data.get(key, ()))
+
+    return ReadingRules(compiled("negation_patterns"), compiled("positive_negation_patterns"),
+                        compiled("not_knowing_patterns"), compiled("hedge_patterns"),
+                        compiled("proposal_patterns"), compiled("practice_patterns"),
+                        compiled("filler_patterns"))
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    kind: str
+    sentence: int  # index of the sentence it comes from
+
+    @property
+    def credit(self) -> float:
+        return CREDIT.get(self.kind, 0.0)
+
+
+@dataclass
+class Reading:
+    text: str
+    segments: list[Segment] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+
+    def of(self, *kinds: str) -> list[Segment]:
+        return [s for s in self.segments if s.kind in kinds]
+
+    @property
+    def credited(self) -> list[Segment]:
+        return [s for s in self.segments if s.credit > 0]
+
+    @property
+    def genuine(self) -> str:
+        """Everything but directives: the candidate's own words, which quotes must come from."""
+        return " ".join(s.text for s in self.segments if s.kind != "directive")
+
+
+def _stem(word: str) -> str:
+    w = word.lower().strip("'")
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(w) > len(suffix) + 3 and w.endswith(suffix):
+            return w[: -len(suffix)]
+    return w
+
+
+def content_stems(text: str) -> list[str]:
+    return [_stem(w) for w in words(text) if w.lower() not in STOPWORDS and len(w) > 2]
+
+
+def clauses(sentence: str) -> list[str]:
+    parts = [p.strip(" ,.;:") for p in CLAUSE_BREAK.split(sentence) if p and p.strip(" ,.;:")]
+    return [p for p in parts if re.search(r"\w", p)] or [sentence]
+
+
+def _matches(patterns: tuple[re.Pattern, ...], text: str) -> bool:
+    return any(p.search(text) for p in patterns)
+
+
+def _first(patterns: tuple[re.Pattern, ...], text: str) -> int | None:
+    found = [m.start() for m in (p.search(text) for p in patterns) if m]
+    return min(found) if found else None
+
+
+def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
+    rules = reading_rules()
+    text = clause.replace("\u2019", "'").replace("\u2018", "'")
+    if is_injection(text) or any(is_injection(v) for v in decoded_variants(text)):
+        return "directive"
+    if _matches(rules.not_knowing, text):
+        return "not_knowing"
+    stems = content_stems(text)
+    if (len(stems) < 2 and not re.search(r"\d", text)) or _matches(rules.filler, text):
+        return "filler"
+    negation = _first(rules.negation, text)
+    if negation is not None and not _matches(rules.positive_negation, text):
+        proposal_at = _first(rules.proposal, text)
+        if proposal_at is None or proposal_at > negation:  # "I'd add X so she cannot Y" proposes X
+            return "negated"
+    if is_claim(text):
+        return "claim"
+    if _matches(rules.hedge, text):
+        return "hedged"
+    proposal = _matches(rules.proposal, text)
+    if question_stems and not proposal:
+        new = [s for s in stems if s not in question_stems]
+        if len(stems) >= 3 and len(new) <= max(1, len(stems) // 6):
+            return "restated"
+    if proposal:
+        return "proposal"
+    if _matches(rules.practice, text):
+        return "practice"
+    return "statement"
+
+
+def read_answer(text: str, question: str | None = None) -> Reading:
+    """Tag every clause of an answer; flags for the answer as a whole (empty, dont_know, injection, keyword_list)."""
+    text = clean_text(text or "")
+    reading = Reading(text=text)
+    sentences = split_sentences(text)
+    if not text.strip() or not sentences:
+        reading.flags.append("empty")
+        return reading
+    if is_dont_know(text):
+        reading.flags.append("dont_know")
+    question_stems = frozenset(content_stems(question)) if question else frozenset()
+    for index, sentence in enumerate(sentences):
+        if is_injection(sentence) or any(is_injection(v) for v in decoded_variants(sentence)):
+            reading.segments.append(Segment(sentence, "directive", index))
+            continue
+        for clause in clauses(sentence):
+            reading.segments.append(Segment(clause, classify(clause, question_stems), index))
+    if reading.of("directive"):
+        reading.flags.append("injection")
+    credited = reading.credited
+    if credited and is_keyword_list("\n".join(s.text for s in credited)):
+        reading.flags.append("keyword_list")
+    if not credited and reading.of("not_knowing", "hedged") and "dont_know" not in reading.flags:
+        reading.flags.append("dont_know")
+    return reading
