@@ -16,7 +16,7 @@ from bot.embeddings import get_embedder
 from bot.guards import clean_text, words
 from bot.models import LLMError, Model, to_messages
 from bot.prompts import load_prompt, quote_answer
-from bot.reading import Reading, Segment, read_answer
+from bot.reading import Reading, Segment, content_stems, read_answer
 from bot.schemas import Grade, LLMGrade, Question
 from bot.tokens import truncate_to_tokens
 
@@ -138,6 +138,11 @@ class Grader:
         windows = list(segments) + [_joined(a, b) for a, b in zip(segments, segments[1:])] + [
             Segment(c, segments[i].kind, segments[i].sentence) for i, c in parts]
         sims = vectors @ embedder.embed(list(rubric.key_points)).T
+        # The key point's own rare terms in the candidate's words ("hash the user id") count beside the vector:
+        # a dense or terse clause naming the point's terms sits far from the long rubric sentence in vector space.
+        # Only clauses that earn credit get here, so echoing the scenario in a negation or a "haven't used it"
+        # earns nothing from it.
+        sims = sims + cal["lexical_weight"] * term_overlap([w.text for w in windows], rubric.key_points)
         if n > 1:
             # A pair only counts for a key point both of its clauses speak to: two unrelated clauses, each a
             # little like the point, must not add up to covering it.
@@ -181,6 +186,8 @@ class Grader:
         else:
             credit, where, windows = np.zeros(len(rubric.key_points)), np.zeros(len(rubric.key_points), int), []
         score = score_for(credit, cal["score_cuts"])
+        if segments and cal.get("floor_on_topic"):
+            score = max(score, 1)  # on topic in the candidate's own words: the "names the right area" anchor
         if short:
             score = min(score, 2)
         if "keyword_list" in flags:
@@ -299,17 +306,43 @@ class Grader:
                      citations=offline.citations)
 
 
+@lru_cache(maxsize=1)
+def _term_weights() -> tuple[dict[str, float], float]:
+    """Inverse document frequency of each term over the bank's key points: rare terms say more."""
+    import math
+    from collections import Counter
+
+    from bot.knowledge import load_knowledge
+
+    docs = [set(content_stems(k)) for q in load_knowledge(load_settings().knowledge_dir).questions.values()
+            for k in q.key_points]
+    counts = Counter(t for d in docs for t in d)
+    return {t: math.log((len(docs) + 1) / (c + 1)) for t, c in counts.items()}, math.log(len(docs) + 1)
+
+
+def term_overlap(windows: list[str], key_points: tuple[str, ...]) -> np.ndarray:
+    """(windows x key points): the idf-weighted share of each key point's terms that the window uses."""
+    weights, unseen = _term_weights()
+    window_terms = [set(content_stems(w)) for w in windows]
+    out = np.zeros((len(windows), len(key_points)))
+    for j, point in enumerate(key_points):
+        terms = {t: weights.get(t, unseen) for t in content_stems(point)}
+        total = sum(terms.values()) or 1.0
+        for i, have in enumerate(window_terms):
+            out[i, j] = sum(w for t, w in terms.items() if t in have) / total
+    return out
+
+
 def _joined(a: Segment, b: Segment) -> Segment:
     kinds = {a.kind, b.kind}
-    kind = "hedged" if "hedged" in kinds else "practice" if "practice" in kinds else a.kind
+    # The pair is only as firm as its weaker clause: practice only when both describe practice.
+    kind = next(k for k in ("hedged", "statement", "proposal", "practice") if k in kinds)
     return Segment(f"{a.text} {b.text}", kind, a.sentence)
 
 
 def _shares_terms(content: list[str], rubric: Rubric) -> bool:
     """A short answer in the question's own terms ("a bigger server for the sale period") is on topic even when
     its vector is far from the long rubric sentences."""
-    from bot.reading import content_stems
-
     said = set(content_stems(" ".join(content)))
     asked = set(content_stems(" ".join(rubric.key_points)))
     return len(said & asked) >= 2

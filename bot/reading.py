@@ -115,6 +115,21 @@ def _matches(patterns: tuple[re.Pattern, ...], text: str) -> bool:
     return any(p.search(text) for p in patterns)
 
 
+CONTRACTIONS = ((re.compile(r"\b(i|we|you|they)'ve\b", re.I), r"\1 have"),
+                (re.compile(r"\b(i|we|you|they)'re\b", re.I), r"\1 are"),
+                (re.compile(r"\bi'm\b", re.I), "i am"),
+                (re.compile(r"\b(i|we|you|they)'ll\b", re.I), r"\1 will"),
+                (re.compile(r"\b(i|we|you|they)'d\b", re.I), r"\1 would"))
+
+
+def normalise(text: str) -> str:
+    """Straight apostrophes and spelled-out pronoun contractions, so one pattern serves "I've" and "I have"."""
+    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    for pattern, replacement in CONTRACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def _first(patterns: tuple[re.Pattern, ...], text: str) -> int | None:
     found = [m.start() for m in (p.search(text) for p in patterns) if m]
     return min(found) if found else None
@@ -122,7 +137,7 @@ def _first(patterns: tuple[re.Pattern, ...], text: str) -> int | None:
 
 def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
     rules = reading_rules()
-    text = clause.replace("\u2019", "'").replace("\u2018", "'")
+    text = normalise(clause)
     if is_injection(text) or any(is_injection(v) for v in decoded_variants(text)):
         return "directive"
     if _matches(rules.not_knowing, text):

@@ -3,15 +3,20 @@ a 90-day plan built from the gaps, and resume bullets from what the candidate de
 from __future__ import annotations
 
 import html
-import re
 
 from bot.interviewer import SessionState
 from bot.knowledge import Knowledge
 from bot.models import estimated_cost
+from bot.reading import read_answer
+from bot.resume import resume_bullets
 from bot.schemas import STAGE_NAMES
 
 CAP_NAMES = {"version_control": "Version control", "automated_testing": "Automated testing",
              "monitoring": "Monitoring", "governance": "Governance", "scalability": "Scalability"}
+
+
+BASIS = {"practice": "what you do", "proposal": "what you would do", "statement": "what you know",
+         "hedged": "offered tentatively"}
 
 
 def _bar(p: float, width: int = 20) -> str:
@@ -33,18 +38,24 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
                         "question": t.asked, "answer": t.answer, "skipped": t.skipped, "hinted": t.hinted,
                         "score": t.grade.score if t.grade else None,
                         "covered": [q.key_points[i] for i in t.grade.covered] if t.grade else [],
+                        "evidence": [{"key_point": q.key_points[i], "quote": t.grade.evidence.get(i, ""),
+                                      "basis": t.grade.basis.get(i, "")} for i in t.grade.covered]
+                        if t.grade else [],
                         "missed": [q.key_points[i] for i in t.grade.missed] if t.grade else [],
                         "feedback": t.grade.feedback if t.grade else "Skipped.",
                         "grader": t.grade.grader if t.grade else None,
                         "flags": t.grade.flags if t.grade else []})
+    practice, absent = described(state, knowledge)
     strengths, gaps = [], []
     base = overall or 1
     for cap, info in caps.items():
-        if info is None:
+        # A strength is what the candidate showed they do, in their words: never a level read off the model,
+        # and never a stage-1 capability (it describes an absence).
+        quotes = [p for p in practice if p["capability"] == cap]
+        if info is None or info["stage"] < 2 or not quotes:
             continue
-        if info["stage"] >= max(base, 2):  # stage 1 describes an absence: never a strength
-            strengths.append({"capability": cap, "stage": info["stage"],
-                              "practice": knowledge.matrix[(cap, info["stage"])].practice})
+        strengths.append({"capability": cap, "stage": info["stage"], "evidence": quotes[:3],
+                          "practice": knowledge.matrix[(cap, info["stage"])].practice})
     target = min(base + 1, 5)
     for cap in state.capabilities:
         info = caps.get(cap)
@@ -56,7 +67,8 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
             cell = knowledge.matrix[(cap, step)]
             gaps.append({"capability": cap, "current": stage, "target": step, "overall_target": target,
                          "practice": cell.practice, "actions": list(cell.plan_actions),
-                         "deficit": target - (stage or base)})
+                         "deficit": target - (stage or base),
+                         "said_not_done": [a["quote"] for a in absent if a["capability"] == cap][:3]})
     gaps.sort(key=lambda g: (-g["deficit"], g["capability"]))
     return {
         "session_id": state.id, "created_at": state.created_at, "role": state.role, "model": state.model,
@@ -66,7 +78,8 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
         "capabilities": {c: (caps[c] if caps.get(c) else None) for c in caps},
         "answers": answers, "strengths": strengths, "gaps": gaps,
         "next_stage_gaps": list(knowledge.stages[overall].next_stage_gaps) if overall else [],
-        "plan_90_days": plan(gaps, knowledge, target), "resume_bullets": resume_bullets(answers),
+        "plan_90_days": plan(gaps, knowledge, target),
+        "resume_bullets": resume_bullets([(CAP_NAMES[p["capability"]], p["quote"]) for p in practice]),
         "notices": state.notices,
         "usage": {**state.usage, "estimated_cost_usd": estimated_cost(state.model, state.usage.get("prompt_tokens", 0),
                                                                       state.usage.get("completion_tokens", 0))},
@@ -90,19 +103,22 @@ def plan(gaps: list[dict], knowledge: Knowledge, target: int) -> list[dict]:
     return months
 
 
-def resume_bullets(answers: list[dict]) -> list[str]:
-    bullets = []
-    for a in answers:
-        if (a["score"] or 0) < 3 or not a["answer"]:
-            continue
-        sentence = max(re.split(r"(?<=[.!?])\s+", a["answer"].strip()), key=len)
-        sentence = re.sub(r"^(so|well|basically|i think|honestly)[, ]+", "", sentence, flags=re.I)
-        sentence = re.sub(r"^(we|i)\s+(would|will|'d)\s+", "", sentence, flags=re.I)
-        if len(sentence) > 220:  # cut at a word, never inside one
-            sentence = sentence[:220].rsplit(" ", 1)[0].rstrip(",;:") + "…"
-        bullets.append(f"{CAP_NAMES[a['capability']]}: {sentence[:1].upper()}{sentence[1:]} "
-                       "(add the measurable result, e.g. time saved or incidents avoided)")
-    return bullets[:5]
+def described(state: SessionState, knowledge: Knowledge) -> tuple[list[dict], list[dict]]:
+    """What the candidate described doing (the quotes behind key points covered by practice, best answers first)
+    and what they said is not done (negated clauses), per capability."""
+    practice, absent = [], []
+    turns = sorted((t for t in state.turns if t.grade and t.answer), key=lambda t: -t.grade.score)
+    for t in turns:
+        q = knowledge.questions[t.question_id]
+        for i in t.grade.covered:
+            quote = t.grade.evidence.get(i)
+            if t.grade.basis.get(i) == "practice" and quote and "injection" not in t.grade.flags:
+                practice.append({"capability": q.capability, "key_point": q.key_points[i], "quote": quote})
+        for seg in read_answer(t.answer).of("negated"):
+            absent.append({"capability": q.capability, "quote": seg.text})
+    seen: set[str] = set()
+    practice = [p for p in practice if not (p["quote"] in seen or seen.add(p["quote"]))]
+    return practice, absent
 
 
 def inert(text: str | None) -> str:
@@ -127,11 +143,19 @@ def to_markdown(report: dict) -> str:
     for cap, info in report["capabilities"].items():
         lines.append(f"| {CAP_NAMES[cap]} | " + (f"{info['stage']} {info['name']} | ±{info['sd']} "
                      f"({info['confidence']:.0%}) | {info['answers']}" if info else "not assessed | – | 0") + " |")
-    lines += ["", "## Strengths", ""] + ([f"- **{CAP_NAMES[s['capability']]}** (stage {s['stage']}): "
-                                         f"{s['practice']}" for s in report["strengths"]] or ["- None shown yet."])
+    lines += ["", "## Strengths (what you described doing)", ""]
+    for s in report["strengths"]:
+        lines.append(f"- **{CAP_NAMES[s['capability']]}** (stage {s['stage']}):")
+        lines += [f"  - {inert(e['key_point'])}: \u201c{inert(e['quote'])}\u201d" for e in s["evidence"]]
+    if not report["strengths"]:
+        lines.append("- None shown yet: strengths come from practices you described doing, in your words.")
     lines += ["", "## Gaps to the next stage", ""]
-    lines += [f"- **{CAP_NAMES[g['capability']]}** ({'stage ' + str(g['current']) if g['current'] else 'not shown'}"
-              f" → {g['target']}): {g['practice']}" for g in report["gaps"]] or ["- No gaps found."]
+    for g in report["gaps"]:
+        lines.append(f"- **{CAP_NAMES[g['capability']]}** ({'stage ' + str(g['current']) if g['current'] else 'not shown'}"
+                     f" → {g['target']}): {g['practice']}")
+        lines += [f"  - You said: \u201c{inert(q)}\u201d" for q in g.get("said_not_done", [])]
+    if not report["gaps"]:
+        lines.append("- No gaps found.")
     lines += ["", "## 90-day plan", ""]
     for month in report["plan_90_days"]:
         lines.append(f"**Month {month['month']}**")
@@ -145,8 +169,12 @@ def to_markdown(report: dict) -> str:
         lines += [f"### {i}. {CAP_NAMES[a['capability']]}, stage {a['stage']} ({a['question_id']}"
                   f"{', follow-up' if a['kind'] == 'probe' else ''}): {score}"
                   + (f" · graded by {a['grader']}" if a["grader"] else ""), "",
-                  f"> {inert(a['question'])}", "", f"**Your answer:** {inert(a['answer']) or '_skipped_'}", "",
-                  f"**Feedback:** {inert(a['feedback'])}", ""]
+                  f"> {inert(a['question'])}", "", f"**Your answer:** {inert(a['answer']) or '_skipped_'}", ""]
+        if a["evidence"]:
+            lines += ["**Covered:**"] + [f"- ✓ {inert(e['key_point'])}" + (
+                f"  \n  _your words ({BASIS.get(e['basis'], e['basis'])}):_ \u201c{inert(e['quote'])}\u201d"
+                if e["quote"] else "") for e in a["evidence"]] + [""]
+        lines += [f"**Feedback:** {inert(a['feedback'])}", ""]
     usage = report["usage"]
     if usage.get("calls"):
         cost = usage.get("estimated_cost_usd")

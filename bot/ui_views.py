@@ -11,7 +11,7 @@ import pandas as pd
 
 from bot.interviewer import SessionState, Turn, probe_pending, visible_grade
 from bot.knowledge import Knowledge
-from bot.report import CAP_NAMES, inert
+from bot.report import BASIS, CAP_NAMES, inert
 from bot.schemas import CAPABILITIES, STAGE_NAMES, Estimate
 
 STAGE_LABELS = [f"{s} {STAGE_NAMES[s]}" for s in range(1, 6)]
@@ -160,7 +160,10 @@ def grade_panel(state: SessionState | None, knowledge: Knowledge) -> str:
         return "### Last grade\nYour score, the key points you covered and missed, and feedback appear here " \
                "after each answer."
     grade, question = visible_grade(state, turn), knowledge.questions[turn.question_id]
-    covered = [f"- ✓ {inert(question.key_points[i])}" for i in grade.covered if i < len(question.key_points)]
+    covered = [f"- ✓ {inert(question.key_points[i])}" + (
+        f"  \n  _your words ({BASIS.get(grade.basis.get(i, ''), 'quoted')}):_ "
+        f"\u201c{inert(grade.evidence[i])}\u201d" if grade.evidence.get(i) else "")
+        for i in grade.covered if i < len(question.key_points)]
     missed = [f"- ✗ {inert(question.key_points[i])}" for i in grade.missed if i < len(question.key_points)]
     lines = [f"### Last grade: {grade.score}/4", ""]
     lines += ["**Covered**", *covered, ""] if covered else []

@@ -177,14 +177,15 @@ def test_two_unrelated_sentences_do_not_add_up_to_covering_a_point(offline, monk
 
     point, related, unrelated = np.zeros(384), np.zeros(384), np.zeros(384)
     point[0] = 1.0
-    related[[0, 1]] = 0.36, np.sqrt(1 - 0.36**2)      # similarity 0.36 to the point: no credit alone
+    related[[0, 1]] = 0.38, np.sqrt(1 - 0.38**2)      # similarity 0.38 to the point: no credit alone
     unrelated[[0, 2]] = 0.25, np.sqrt(1 - 0.25**2)    # 0.25, and orthogonal to `related` otherwise
     table = {"alert the owner when the job fails": point, "we check the job": related, "my family needs this": unrelated}
     monkeypatch.setattr(grader_module, "get_embedder", lambda: _Vectors(table))
     rubric = Rubric("q", ("alert the owner when the job fails",))
     segments = [Segment("we check the job", "practice", 0), Segment("my family needs this", "statement", 1)]
     credit, _, _ = offline.coverage(rubric, segments)
-    mean_of_both = (0.36 + 0.25) / np.linalg.norm(related + unrelated)
+    monkeypatch.setitem(offline.cal, "lexical_weight", 0.0)  # vectors only: the shared word "job" aside
+    mean_of_both = (0.38 + 0.25) / np.linalg.norm(related + unrelated)
     assert mean_of_both > offline.cal["cover_partial"]  # what the pair alone would have earned
     assert credit[0] == 0.0
 

@@ -29,7 +29,14 @@ def test_full_offline_interview_ends_with_a_report(interviewer, knowledge):
     report = build_report(state, knowledge)
     assert report["overall"]["stage"] >= 3  # strong answers everywhere
     assert len(report["plan_90_days"]) == 3 and all(m["actions"] for m in report["plan_90_days"])
-    assert report["resume_bullets"]
+    # The bank's reference answers mostly say what one *would* do: knowledge, not practice. Strengths quote only
+    # clauses read as described practice, and there are at most as many bullets as such quotes.
+    from bot.reading import read_answer
+
+    quotes = [e["quote"] for s in report["strengths"] for e in s["evidence"]]
+    assert all("practice" in {seg.kind for seg in read_answer(q).segments} for q in quotes), quotes
+    answers = " ".join(t.answer or "" for t in state.turns)
+    assert all(q.rstrip("…") in answers for q in quotes)
     markdown = to_markdown(report)
     assert "## 90-day plan" in markdown and "Estimated stage" in markdown
 
@@ -218,7 +225,32 @@ def test_gaps_name_the_next_rung_and_bullets_end_on_a_whole_word(interviewer, kn
     assert gaps["monitoring"]["practice"] == knowledge.matrix[("monitoring", 3)].practice
     assert gaps["monitoring"]["actions"] == list(knowledge.matrix[("monitoring", 3)].plan_actions)
     assert gaps["governance"]["target"] == 5
-    long_answer = "We would keep " + "every dataset snapshot " * 20 + "in DVC."
-    bullet = resume_bullets([{"score": 4, "answer": long_answer, "capability": "version_control"}])[0]
-    text = bullet.split(" (add the measurable result")[0]
-    assert text.endswith("…") and text[:-1].split()[-1] in {"every", "dataset", "snapshot"}
+    from bot.resume import bullet
+
+    made = resume_bullets([("Version control", "we version every training dataset with DVC and tag the commit")])
+    assert made == ["Version control: Versioned every training dataset with DVC and tag the commit"
+                    " - result: [measured impact, e.g. incidents, hours or cost before and after]"]
+    assert bullet("Our CI runs pytest on every pull request").startswith("Set up CI that runs pytest")
+    assert bullet("I built a Grafana dashboard for p95 latency") .startswith("Built a Grafana dashboard")
+    assert bullet("We log predictions to BigQuery").startswith("Logged predictions")
+    assert bullet("I would keep every dataset snapshot in DVC") is None  # a proposal is not a bullet
+    assert bullet("so this is partly") is None                             # a fragment neither
+
+
+def test_strengths_quote_only_described_practice_and_gaps_quote_what_is_not_done(interviewer, knowledge):
+    from bot.report import build_report
+
+    state = interviewer.start(max_questions=3, seed=3, capabilities=["monitoring"])
+    question = knowledge.questions[state.current.question_id]
+    practice = ("We log every prediction with its input features, the score and the model version to a Postgres "
+                "table. We also run a daily job that compares the score distribution with last week and posts it "
+                "to Slack. We don't have drift alerts yet, and there is no on-call rota.")
+    interviewer.answer(state, practice)
+    report = build_report(state, knowledge)
+    quotes = [e["quote"] for s in report["strengths"] for e in s["evidence"]]
+    assert all("don't" not in q and "no on-call" not in q for q in quotes)
+    said = [q for g in report["gaps"] if g["capability"] == "monitoring" for q in g["said_not_done"]]
+    assert any("drift alerts" in q for q in said), said
+    for bullet_text in report["resume_bullets"]:
+        assert "don't" not in bullet_text and "would" not in bullet_text
+    assert question.capability == "monitoring"
