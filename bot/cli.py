@@ -182,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", type=int, help="maximum number of questions (default 10)")
     p.add_argument("--capability", action="append", choices=CAPS, help="focus on a capability (repeatable)")
     p.add_argument("--resume", metavar="SESSION_ID", help="continue an unfinished session")
+    p.add_argument("--seed", type=int, help="fix the question order (reproducible interviews; default: random)")
     p = add("grade", cmd_grade, "Grade answers from a JSON Lines file (- for stdin); see formats.md.")
     p.add_argument("file")
     p.add_argument("--out", help="write results here instead of standard output")

@@ -68,6 +68,7 @@ class Settings:
     port: int
     auth: list[tuple[str, str]] | None  # each account sees only its own interviews
     concurrency: int
+    seed: int | None = None  # fixed question order for reproducible interviews (BOT_SEED / --seed)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -132,4 +133,5 @@ def load_settings() -> Settings:
         port=_int("BOT_PORT", 7860),
         auth=auth,
         concurrency=_int("BOT_CONCURRENCY", 4),
+        seed=_int("BOT_SEED", -1) if os.environ.get("BOT_SEED") else None,
     )

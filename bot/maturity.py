@@ -20,7 +20,6 @@ from bot.schemas import CAPABILITIES, STAGE_NAMES, STAGES
 S = np.array(STAGES, dtype=float)
 SCORES = np.arange(5)
 NOISE = 0.03            # chance of any score regardless of stage (a lucky guess, a bad day)
-SCORE_SPREAD = 0.85     # spread of scores around the expected score
 HINT_WEIGHT = 0.5       # a hinted answer is half the evidence
 STOP_CONFIDENCE = 0.8
 MIN_ANSWERS = 5
@@ -34,9 +33,17 @@ ROLE_STAGES = {
 }
 
 
+# The deserved score of a candidate `margin` stages above (below, if negative) a question. Fitted by maximum
+# likelihood to the human labels of the dev personas (evals/data/personas_*.jsonl): real candidates answer hard
+# questions far better than ideal scripted ones (2.5 two stages above their level, not 0.6), so the old curve
+# read any decent answer to a stage-5 question as a stage-5 candidate.
+CURVE_FLOOR, CURVE_CEILING, CURVE_SLOPE, CURVE_SHIFT = 0.9, 4.0, 0.6, 2.0
+SCORE_SPREAD = 0.85
+
+
 def expected_score(candidate_stage: np.ndarray, question_stage: int) -> np.ndarray:
     margin = candidate_stage - question_stage
-    return 0.3 + 3.5 / (1.0 + np.exp(-1.8 * (margin + 0.6)))
+    return CURVE_FLOOR + (CURVE_CEILING - CURVE_FLOOR) / (1.0 + np.exp(-CURVE_SLOPE * (margin + CURVE_SHIFT)))
 
 
 @lru_cache(maxsize=4)

@@ -42,8 +42,9 @@ def run_chat(args) -> int:
     if args.resume:
         state = coach.sessions.load(args.resume)
     else:
+        seed = args.seed if getattr(args, "seed", None) is not None else coach.settings.seed
         state = interviewer.start(role=args.role, capabilities=args.capability, max_questions=args.questions,
-                                  seen=coach.sessions.question_ids(owner=None))
+                                  seen=coach.sessions.question_ids(owner=None), seed=seed)
         coach.sessions.save(state)
     print(_style(BOLD, f"MLOps mock interview · engine: {interviewer.model.name} · session {state.id}"))
     print(_style(DIM, "Answer in a few sentences, then press Enter on an empty line. Commands: /hint /skip /finish"))

@@ -232,8 +232,16 @@ def build_app(coach: Coach | None = None, warm: bool = True) -> gr.Blocks:
     return demo
 
 
-def launch() -> None:
-    """`python app.py`: serve on BOT_HOST:BOT_PORT (127.0.0.1:7860), with the BOT_AUTH logins if set."""
+def launch(argv: list[str] | None = None) -> None:
+    """`python app.py [--seed N]`: serve on BOT_HOST:BOT_PORT (127.0.0.1:7860), with the BOT_AUTH logins if set."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(prog="python app.py", description="The MLOps interview coach in the browser.")
+    parser.add_argument("--seed", type=int, help="fix the question order of every interview (same as BOT_SEED)")
+    args = parser.parse_args(argv)
+    if args.seed is not None:
+        os.environ["BOT_SEED"] = str(args.seed)
     try:
         settings = load_settings()
         coach = Coach(settings)

@@ -184,7 +184,8 @@ class CoachUI:
         count = min(max(int(n_questions or 8), 3), 15)
         interviewer, notice = self._interviewer(model)
         seen = self.coach.sessions.question_ids(owner=owner_of(request))
-        state = interviewer.start(role=role, capabilities=focus or list(CAPABILITIES), max_questions=count, seen=seen)
+        state = interviewer.start(role=role, capabilities=focus or list(CAPABILITIES), max_questions=count, seen=seen,
+                                    seed=self.coach.settings.seed)
         state.notices = notices + ([notice] if notice else []) + state.notices
         state.owner = owner_of(request)
         self.coach.sessions.save(state)

@@ -140,3 +140,72 @@ def test_numeric_transcript_ids_are_echoed(capsys, monkeypatch):
     text = json.dumps({"id": 7, "turns": [{"question": "q", "answer": "We retrain by hand from a notebook."}]})
     code, out = run(capsys, monkeypatch, ["estimate", "-"], stdin=text)
     assert code == 0 and out[0]["id"] == 7
+
+
+OPENAI_CHAT = [
+    {"role": "system", "content": "You are an interviewer."},
+    {"role": "assistant", "content": "How do you version your models?"},
+    {"role": "user", "content": "We tag every model in the MLflow registry with the git commit and the DVC hash of "
+                                "the training data."},
+    {"role": "user", "content": "Every training run logs its parameters and metrics to MLflow."},
+    {"role": "assistant", "content": "And testing?"},
+    {"role": "user", "content": [{"type": "text", "text": "CI runs pytest on every pull request and blocks "
+                                                           "the merge when a data validation check fails."}]},
+]
+
+
+@pytest.mark.parametrize("payload", [
+    json.dumps(OPENAI_CHAT),
+    json.dumps({"id": "c1", "messages": OPENAI_CHAT}),
+    "\n".join(json.dumps(m) for m in OPENAI_CHAT),
+    json.dumps({"id": "c1", "messages": [{**m, "role": {"user": "assistant", "assistant": "user"}.get(
+        m["role"], m["role"])} for m in OPENAI_CHAT], "candidate_role": "assistant"}),
+])
+def test_estimate_reads_the_openai_chat_format(capsys, monkeypatch, payload):
+    from bot.estimate import Transcript, parse_transcripts
+
+    parsed = parse_transcripts(payload)
+    assert len(parsed) == 1 and isinstance(parsed[0], Transcript), parsed
+    turns = parsed[0].turns
+    assert len(turns) == 2 and "DVC hash" in turns[0]["answer"] and "MLflow." in turns[0]["answer"]
+    assert turns[1]["question"] == "And testing?" and "pytest" in turns[1]["answer"]
+    code, out = run(capsys, monkeypatch, ["estimate", "-"], stdin=payload)
+    assert code == 0 and out[0]["estimator"] == "offline" and "error" not in out[0]
+
+
+def test_estimate_reads_the_apps_transcript_download(coach):
+    from bot.estimate import Transcript, parse_transcripts
+
+    interviewer = coach.interviewer("offline")
+    state = interviewer.start(max_questions=2, seed=5)
+    interviewer.answer(state, "We version datasets with DVC and log every run to MLflow with the commit.")
+    _, json_path = coach.write_report(state)
+    parsed = parse_transcripts(open(json_path, encoding="utf-8").read())
+    assert isinstance(parsed[0], Transcript) and parsed[0].id == state.id
+    assert parsed[0].turns[0]["answer"].startswith("We version datasets")
+
+
+def test_estimate_chat_errors_name_the_message_and_field():
+    from bot.estimate import parse_transcripts
+
+    bad = parse_transcripts(json.dumps({"messages": [{"role": "assistant", "content": "Q?"},
+                                                     {"role": "candidate", "content": "A"}]}))
+    assert "messages[1].role" in bad[0].error and "line 1" in bad[0].error
+    none = parse_transcripts(json.dumps({"messages": [{"role": "assistant", "content": "Q?"}]}))
+    assert "candidate_role" in none[0].error
+
+
+def test_a_few_sentences_never_read_as_certainty(coach):
+    from bot.estimate import parse_transcripts
+
+    text = json.dumps({"turns": [{"question": "Monitoring?", "answer": (
+        "We have drift detection on every feature with PSI, alerts page the on-call engineer, retraining is "
+        "triggered automatically when drift persists, and a canary compares the new model before promotion. "
+        "We also track cost per prediction.")}]})
+    estimate = coach.estimator().estimate(parse_transcripts(text)[0])
+    assert estimate.stage is None or estimate.confidence < 0.75
+    absent = json.dumps({"turns": [{"question": "Retraining?", "answer": "There is no automatic retraining "
+                                    "trigger. We don't have drift alerts either."},
+                                   {"question": "Tests?", "answer": "We don't run any automated tests."}]})
+    for ev in coach.estimator().estimate(parse_transcripts(absent)[0]).evidence:
+        assert ev.kind == "absence" or ev.stage <= 2, ev

@@ -183,8 +183,8 @@ def test_two_unrelated_sentences_do_not_add_up_to_covering_a_point(offline, monk
     monkeypatch.setattr(grader_module, "get_embedder", lambda: _Vectors(table))
     rubric = Rubric("q", ("alert the owner when the job fails",))
     segments = [Segment("we check the job", "practice", 0), Segment("my family needs this", "statement", 1)]
-    credit, _, _ = offline.coverage(rubric, segments)
     monkeypatch.setitem(offline.cal, "lexical_weight", 0.0)  # vectors only: the shared word "job" aside
+    credit, _, _ = offline.coverage(rubric, segments)
     mean_of_both = (0.38 + 0.25) / np.linalg.norm(related + unrelated)
     assert mean_of_both > offline.cal["cover_partial"]  # what the pair alone would have earned
     assert credit[0] == 0.0

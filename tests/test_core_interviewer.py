@@ -254,3 +254,39 @@ def test_strengths_quote_only_described_practice_and_gaps_quote_what_is_not_done
     for bullet_text in report["resume_bullets"]:
         assert "don't" not in bullet_text and "would" not in bullet_text
     assert question.capability == "monitoring"
+
+def test_first_questions_walk_a_staircase_from_the_middle(interviewer, knowledge):
+    state = interviewer.start(max_questions=10, seed=11)
+    first = knowledge.questions[state.current.question_id]
+    assert first.stage == 3
+    interviewer.answer(state, first.reference_answer)          # strong: go up
+    if state.current.kind == "probe":
+        interviewer.answer(state, first.reference_answer)
+    second = knowledge.questions[state.current.question_id]
+    assert second.stage == 4
+    interviewer.answer(state, "I'm not sure, we don't do anything like that.")   # weak: go down
+    third = knowledge.questions[state.current.question_id]
+    assert third.stage == 3
+
+
+def test_it_never_stops_unbracketed_and_keeps_to_the_pool(interviewer, knowledge):
+    from bot.interviewer import answered_scores
+
+    pool = [q.id for q in knowledge.questions.values() if q.capability in ("monitoring", "governance",
+                                                                            "scalability")][:40]
+    for seed in range(3):
+        state = interviewer.start(max_questions=12, seed=seed, pool=pool)
+        while state.current is not None:
+            q = knowledge.questions[state.current.question_id]
+            interviewer.answer(state, q.reference_answer if q.stage <= 3 else "We don't do that yet, no idea.")
+        assert all(t.question_id in pool for t in state.turns)
+        if state.questions_asked < state.max_questions:  # it stopped early: confident, bracketed, 3 capabilities
+            stage = state.get_belief().summary()["stage"]
+            stages = {knowledge.questions[q].stage for q in answered_scores(state)}
+            caps = {knowledge.questions[q].capability for q in answered_scores(state)}
+            assert len(caps) >= 3 and (stage == 1 or min(stages) < stage) and (stage == 5 or max(stages) > stage)
+
+
+def test_a_seed_fixes_the_interview(interviewer):
+    a, b = interviewer.start(max_questions=5, seed=42), interviewer.start(max_questions=5, seed=42)
+    assert a.current.question_id == b.current.question_id
