@@ -135,14 +135,17 @@ class Grader:
         pairs = single[: n - 1] + single[1:n]
         pairs /= np.clip(np.linalg.norm(pairs, axis=1, keepdims=True), 1e-12, None)
         vectors = np.concatenate([single[:n], pairs, single[n:]])
+        # A part of a long clause is scored on its own, but the window it stands for (the evidence quoted to the
+        # candidate) is the whole clause: never a fragment.
         windows = list(segments) + [_joined(a, b) for a, b in zip(segments, segments[1:])] + [
-            Segment(c, segments[i].kind, segments[i].sentence) for i, c in parts]
+            segments[i] for i, _ in parts]
+        scored = [w.text for w in windows[: len(windows) - len(parts)]] + [c for _, c in parts]
         sims = vectors @ embedder.embed(list(rubric.key_points)).T
         # The key point's own rare terms in the candidate's words ("hash the user id") count beside the vector:
         # a dense or terse clause naming the point's terms sits far from the long rubric sentence in vector space.
         # Only clauses that earn credit get here, so echoing the scenario in a negation or a "haven't used it"
         # earns nothing from it.
-        sims = sims + cal["lexical_weight"] * term_overlap([w.text for w in windows], rubric.key_points)
+        sims = sims + cal["lexical_weight"] * term_overlap(scored, rubric.key_points)
         if n > 1:
             # A pair only counts for a key point both of its clauses speak to: two unrelated clauses, each a
             # little like the point, must not add up to covering it.
@@ -151,8 +154,10 @@ class Grader:
         credit = np.where(sims >= cal["cover_full"], 1.0, np.where(sims >= cal["cover_partial"], 0.5, 0.0))
         cap = np.array([w.credit for w in windows])[:, None]
         credit = np.minimum(credit, cap)
-        # The best window per point: most credit, then most similar.
-        order = credit * 10 + sims
+        # The best window per point: most credit, then described practice over a proposal (the quote is what the
+        # report may cite as a strength), then most similar.
+        practice = np.array([w.kind == "practice" for w in windows], dtype=float)[:, None]
+        order = credit * 10 + (credit > 0) * practice * 3 + sims
         where = order.argmax(axis=0)
         best = credit[where, np.arange(credit.shape[1])]
         return best, where, windows

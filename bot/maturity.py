@@ -23,6 +23,7 @@ NOISE = 0.03            # chance of any score regardless of stage (a lucky guess
 HINT_WEIGHT = 0.5       # a hinted answer is half the evidence
 STOP_CONFIDENCE = 0.8
 MIN_ANSWERS = 5
+RANGE_MASS = 0.7        # the likely range shown beside a stage holds this much probability
 MIN_CAPABILITIES = 3    # a stage rests on at least three capabilities (or all the focus has, if fewer)
 ROLE_STAGES = {
     "Junior Data Scientist": 1,
@@ -114,7 +115,16 @@ def summarise(p: np.ndarray) -> dict:
     rounded = [round(float(x), 4) for x in p]
     rounded[stage - 1] = round(1.0 - sum(rounded) + rounded[stage - 1], 4)  # sums to exactly 1 after rounding
     return {"stage": stage, "name": STAGE_NAMES[stage], "confidence": rounded[stage - 1],
-            "distribution": rounded, "mean": round(mean, 2), "sd": round(sd, 2)}
+            "distribution": rounded, "mean": round(mean, 2), "sd": round(sd, 2), "range": likely_range(p)}
+
+
+def likely_range(p: np.ndarray, mass: float = RANGE_MASS) -> list[int]:
+    """The narrowest run of stages holding `mass` of the probability (the most probable run among equals): what
+    can honestly be said when no single stage is likely."""
+    spans = [(b - a, -float(p[a : b + 1].sum()), a, b) for a in range(5) for b in range(a, 5)
+             if p[a : b + 1].sum() >= mass - 1e-9]
+    _, _, a, b = min(spans)
+    return [a + 1, b + 1]
 
 
 @dataclass

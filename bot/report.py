@@ -6,7 +6,9 @@ import html
 
 from bot.interviewer import SessionState
 from bot.knowledge import Knowledge
+from bot.maturity import RANGE_MASS
 from bot.models import estimated_cost
+from bot.grader import term_overlap
 from bot.reading import read_answer
 from bot.resume import resume_bullets
 from bot.schemas import STAGE_NAMES
@@ -17,6 +19,21 @@ CAP_NAMES = {"version_control": "Version control", "automated_testing": "Automat
 
 BASIS = {"practice": "what you do", "proposal": "what you would do", "statement": "what you know",
          "hedged": "offered tentatively"}
+
+
+def stage_span(summary: dict) -> str:
+    """"70% likely within stages 2–4": the honest claim beside a stage that is not itself likely."""
+    low, high = summary["range"]
+    return f"{RANGE_MASS:.0%} likely within stage {low}" if low == high else \
+        f"{RANGE_MASS:.0%} likely within stages {low}–{high}"
+
+
+def _cap_stage(stage: int, info: dict) -> str:
+    """"stage 5, likely 3-5, 2 answers": a capability's stage with what it rests on."""
+    low, high = info.get("range") or (stage, stage)
+    answers = info.get("answers", 0)
+    span = "" if low == high else f", likely {low}–{high}"
+    return f"stage {stage}{span}, {answers} answer{'s' if answers != 1 else ''}"
 
 
 def _bar(p: float, width: int = 20) -> str:
@@ -45,16 +62,17 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
                         "feedback": t.grade.feedback if t.grade else "Skipped.",
                         "grader": t.grade.grader if t.grade else None,
                         "flags": t.grade.flags if t.grade else []})
-    practice, absent = described(state, knowledge)
+    evidence, practice, absent = described(state, knowledge)
     strengths, gaps = [], []
     base = overall or 1
     for cap, info in caps.items():
         # A strength is what the candidate showed they do, in their words: never a level read off the model,
         # and never a stage-1 capability (it describes an absence).
-        quotes = [p for p in practice if p["capability"] == cap]
+        quotes = [e for e in evidence if e["capability"] == cap]
         if info is None or info["stage"] < 2 or not quotes:
             continue
         strengths.append({"capability": cap, "stage": info["stage"], "evidence": quotes[:3],
+                          "range": info["range"], "answers": info["answers"],
                           "practice": knowledge.matrix[(cap, info["stage"])].practice})
     target = min(base + 1, 5)
     for cap in state.capabilities:
@@ -67,7 +85,8 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
             cell = knowledge.matrix[(cap, step)]
             gaps.append({"capability": cap, "current": stage, "target": step, "overall_target": target,
                          "practice": cell.practice, "actions": list(cell.plan_actions),
-                         "deficit": target - (stage or base),
+                         "deficit": target - (stage or base), "range": info["range"] if info else None,
+                         "answers": info["answers"] if info else 0,
                          "said_not_done": [a["quote"] for a in absent if a["capability"] == cap][:3]})
     gaps.sort(key=lambda g: (-g["deficit"], g["capability"]))
     return {
@@ -103,22 +122,37 @@ def plan(gaps: list[dict], knowledge: Knowledge, target: int) -> list[dict]:
     return months
 
 
-def described(state: SessionState, knowledge: Knowledge) -> tuple[list[dict], list[dict]]:
-    """What the candidate described doing (the quotes behind key points covered by practice, best answers first)
-    and what they said is not done (negated clauses), per capability."""
-    practice, absent = [], []
-    turns = sorted((t for t in state.turns if t.grade and t.answer), key=lambda t: -t.grade.score)
+GAP_QUOTE_OVERLAP = 0.05  # a negated clause is quoted under a gap when it names its question's subject, so "we don't
+                          # do canaries" is quoted and "we're not great at this either" is not
+
+
+def described(state: SessionState, knowledge: Knowledge) -> tuple[list[dict], list[dict], list[dict]]:
+    """From the graded answers, best first: the quotes behind key points covered by described practice (for the
+    strengths), every described-practice clause of an answer that earned at least 2 (for resume bullets), and
+    what the candidate said is not done (for the gaps)."""
+    evidence, practice, absent = [], [], []
+    turns = sorted((t for t in state.turns if t.grade and t.answer and "injection" not in t.grade.flags),
+                   key=lambda t: -t.grade.score)
     for t in turns:
         q = knowledge.questions[t.question_id]
+        segments = read_answer(t.answer).segments
         for i in t.grade.covered:
-            quote = t.grade.evidence.get(i)
-            if t.grade.basis.get(i) == "practice" and quote and "injection" not in t.grade.flags:
-                practice.append({"capability": q.capability, "key_point": q.key_points[i], "quote": quote})
-        for seg in read_answer(t.answer).of("negated"):
-            absent.append({"capability": q.capability, "quote": seg.text})
+            quote = (t.grade.evidence.get(i) or "").rstrip("…")
+            # Cite the whole practice clause the evidence came from, never a fragment of it.
+            whole = next((s.text for s in segments if s.kind == "practice" and quote and quote in s.text), None)
+            if t.grade.basis.get(i) == "practice" and whole:
+                evidence.append({"capability": q.capability, "key_point": q.key_points[i], "quote": whole})
+        for seg in segments:
+            if seg.kind == "practice" and t.grade.score >= 2:
+                practice.append({"capability": q.capability, "quote": seg.text})
+            elif seg.kind == "negated" and term_overlap([seg.text], tuple(q.key_points)).max() >= GAP_QUOTE_OVERLAP:
+                absent.append({"capability": q.capability, "quote": seg.text})
+    return _unique(evidence), _unique(practice), _unique(absent)
+
+
+def _unique(items: list[dict]) -> list[dict]:
     seen: set[str] = set()
-    practice = [p for p in practice if not (p["quote"] in seen or seen.add(p["quote"]))]
-    return practice, absent
+    return [x for x in items if not (x["quote"] in seen or seen.add(x["quote"]))]
 
 
 def inert(text: str | None) -> str:
@@ -134,24 +168,27 @@ def to_markdown(report: dict) -> str:
              f"{report['questions_answered']} · {report['created_at']}", ""]
     if o["stage"]:
         lines += [f"## Estimated stage: {o['stage']} ({STAGE_NAMES[o['stage']]}), "
-                  f"{o['confidence']:.0%} likely", "", o["meaning"], ""]
+                  f"{o['confidence']:.0%} likely", "", f"{stage_span(o)}.", "", o["meaning"], ""]
     else:
         lines += ["## Estimated stage: not enough answers yet", ""]
     lines += ["| Stage | Probability |", "|---|---|"]
     lines += [f"| {s} {STAGE_NAMES[s]} | {_bar(p)} {p:.0%} |" for s, p in enumerate(o["distribution"], 1)]
-    lines += ["", "## By capability", "", "| Capability | Stage | Confidence | Answers |", "|---|---|---|---|"]
+    lines += ["", "## By capability", "", "| Capability | Stage | Confidence | Likely range | Answers |",
+              "|---|---|---|---|---|"]
     for cap, info in report["capabilities"].items():
+        span = "–".join(map(str, sorted(set(info["range"])))) if info else ""
         lines.append(f"| {CAP_NAMES[cap]} | " + (f"{info['stage']} {info['name']} | ±{info['sd']} "
-                     f"({info['confidence']:.0%}) | {info['answers']}" if info else "not assessed | – | 0") + " |")
+                     f"({info['confidence']:.0%}) | {span} | {info['answers']}" if info
+                     else "not assessed | – | – | 0") + " |")
     lines += ["", "## Strengths (what you described doing)", ""]
     for s in report["strengths"]:
-        lines.append(f"- **{CAP_NAMES[s['capability']]}** (stage {s['stage']}):")
-        lines += [f"  - {inert(e['key_point'])}: \u201c{inert(e['quote'])}\u201d" for e in s["evidence"]]
+        lines.append(f"- **{CAP_NAMES[s['capability']]}** ({_cap_stage(s['stage'], s)}):")
+        lines += [f"  - {inert(e['key_point'].rstrip('.'))}: \u201c{inert(e['quote'])}\u201d" for e in s["evidence"]]
     if not report["strengths"]:
         lines.append("- None shown yet: strengths come from practices you described doing, in your words.")
     lines += ["", "## Gaps to the next stage", ""]
     for g in report["gaps"]:
-        lines.append(f"- **{CAP_NAMES[g['capability']]}** ({'stage ' + str(g['current']) if g['current'] else 'not shown'}"
+        lines.append(f"- **{CAP_NAMES[g['capability']]}** ({_cap_stage(g['current'], g) if g['current'] else 'not shown'}"
                      f" → {g['target']}): {g['practice']}")
         lines += [f"  - You said: \u201c{inert(q)}\u201d" for q in g.get("said_not_done", [])]
     if not report["gaps"]:

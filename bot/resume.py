@@ -1,71 +1,105 @@
 """Resume bullets from what the candidate described doing, rewritten as bullets: an action verb in the past tense,
-the tool and scope in their own words, and a placeholder for the measured result. Never hedges, proposals or
-fragments; none when nothing qualifies."""
+the tool and scope in their own words, and a placeholder for the measured result. Only clauses read as described
+practice whose verb is an accomplishment ("we version datasets with DVC", "our CI blocks the merge", "our data is
+versioned with DVC"); never hedges, proposals, admissions ("we judge releases on accuracy only") or fragments;
+none when nothing qualifies."""
 from __future__ import annotations
 
 import re
 
 from bot.reading import classify, content_stems
 
-IRREGULAR = {"run": "Ran", "build": "Built", "write": "Wrote", "keep": "Kept", "set": "Set", "put": "Put",
-             "have": "Maintained", "has": "Maintained", "had": "Maintained", "do": "Ran", "get": "Got",
-             "make": "Made", "lead": "Led", "send": "Sent", "split": "Split", "cut": "Cut", "own": "Owned",
-             "go": "Moved", "take": "Took", "give": "Gave", "spend": "Spent", "shut": "Shut", "bring": "Brought"}
-PAST = {v.lower() for v in IRREGULAR.values()} | {"built", "ran", "wrote", "kept", "led", "made", "sent", "took",
-                                                  "brought", "spent", "got", "went", "did", "had"}
+# Verbs that describe building or running something, in their base form, with the past tense where irregular.
+ACTIONS = {
+    "add": None, "alert": None, "audit": None, "automate": None, "autoscale": None, "backfill": None,
+    "benchmark": None, "block": None, "build": "Built", "cache": None, "catch": "Caught", "check": None,
+    "compare": None, "compute": None, "containerise": None, "containerize": None, "create": None, "cut": "Cut",
+    "deploy": None, "design": None, "document": None, "encrypt": None, "enforce": None, "gate": None,
+    "implement": None, "instrument": None, "introduce": None, "join": None, "label": None, "lead": "Led",
+    "load-test": None, "lock": None, "log": None, "maintain": None, "mask": None, "measure": None,
+    "migrate": None, "monitor": None, "move": None, "own": None, "page": None, "pin": None, "profile": None,
+    "package": None, "promote": None, "publish": None, "put": "Put", "serve": None, "wrap": None, "quarantine": None, "record": None, "reduce": None, "register": None,
+    "replace": None, "retrain": None, "review": None, "roll": None, "run": "Ran", "schedule": None,
+    "scale": None, "set": "Set", "ship": None, "sign": None, "snapshot": None, "split": "Split", "store": None,
+    "tag": None, "test": None, "track": None, "train": None, "validate": None, "version": None, "write": "Wrote",
+}
 LEAD_IN = re.compile(r"^(?:(?:and|so|but|also|then|plus|honestly|basically|actually|well|ok|okay|yeah|now|"
                      r"today|currently|right now|at my (?:last|current|previous) (?:job|company|place)|"
                      r"where i work|in my (?:last|current|previous) (?:job|role|team))\b[,:]?\s*)+", re.I)
-SUBJECT = re.compile(r"^(?:we|i|our team|the team|my team|they)\s+(?:also\s+|now\s+|all\s+|just\s+|already\s+|"
-                     r"still\s+|really\s+|actually\s+|do\s+|did\s+)?", re.I)
-OUR_THING = re.compile(r"^(?:our|my team's|the team's)\s+((?:[\w-]+\s+){0,3}?)([a-z]+s)\b(.*)$", re.I)
+SUBJECT = re.compile(r"^(?:we|i|our team|the team|my team)\s+(?:also\s+|now\s+|all\s+|just\s+|already\s+|"
+                     r"still\s+|really\s+|actually\s+|do\s+|did\s+)?(\S+)\s+(.+)$", re.I)
+# "our CI blocks the merge ..." and "our training data is versioned with DVC ..."
+OUR_ACTIVE = re.compile(r"^(?:our|my team's|the team's)\s+((?:[\w-]+\s+){0,3}?)([a-z-]+?)e?s\s+(.+)$", re.I)
+OUR_PASSIVE = re.compile(r"^(?:our|my team's|the team's)\s+((?:[\w-]+\s+){0,3}?)(?:is|are|was|were|gets|get)\s+"
+                         r"(?:all\s+|also\s+|now\s+)?([a-z-]+?)(?:ed|d)\s+(.+)$", re.I)
+WHAT_WE_HAVE = re.compile(r"^what (?:we|i|our team) (?:do |did )?(?:have|had|run|ran|built) (?:is|are|was|were)\s+(.+)$", re.I)
 RESULT = " - result: [measured impact, e.g. incidents, hours or cost before and after]"
 
 
+def _base(word: str) -> str | None:
+    """The action verb a word stands for ("versioned", "logs", "ran" -> "version", "log", "run"), or None."""
+    low = word.lower()
+    if low in ACTIONS:
+        return low
+    past = {v.lower(): k for k, v in ACTIONS.items() if v}
+    if low in past:
+        return past[low]
+    for suffix, add in (("ied", "y"), ("ed", ""), ("ed", "e"), ("d", ""), ("es", ""), ("s", "")):
+        if low.endswith(suffix):
+            stem = low[: -len(suffix)] + add
+            if stem in ACTIONS:
+                return stem
+            if len(stem) > 2 and stem[-1] == stem[-2] and stem[:-1] in ACTIONS:  # logged -> log
+                return stem[:-1]
+    return None
+
+
 def past_tense(verb: str) -> str:
-    low = verb.lower()
-    if low in IRREGULAR:
-        return IRREGULAR[low]
-    if low.endswith("ed") or low in PAST:
-        return low.capitalize()
-    if low.endswith("e"):
-        return (low + "d").capitalize()
-    if re.search(r"[^aeiou]y$", low):
-        return (low[:-1] + "ied").capitalize()
-    if low.endswith("s") and not low.endswith("ss"):  # "runs" after "our CI": the caller handles that form
-        low = low[:-1]
-    if re.fullmatch(r"[^aeiou]*[aeiou][bdglmnprt]", low):  # log -> logged, tag -> tagged, pin -> pinned
-        return (low + low[-1] + "ed").capitalize()
-    return (low + "ed").capitalize()
+    if ACTIONS.get(verb):
+        return ACTIONS[verb]
+    if verb.endswith("e"):
+        return (verb + "d").capitalize()
+    if re.search(r"[^aeiou]y$", verb):
+        return (verb[:-1] + "ied").capitalize()
+    if re.fullmatch(r"[^aeiou]*[aeiou][bdglmnprt]", verb):  # log -> logged, tag -> tagged, pin -> pinned
+        return (verb + verb[-1] + "ed").capitalize()
+    return (verb + "ed").capitalize()
 
 
 def bullet(quote: str) -> str | None:
-    """One practice clause as a bullet, or None when it does not make one (too thin, no first-person action)."""
+    """One practice clause as a bullet, or None when it does not make one."""
     if classify(quote) != "practice":
         return None
     text = LEAD_IN.sub("", quote.strip().rstrip(".;:,")).strip()
     if len(content_stems(text)) < 3 or len(text) > 240:
         return None
-    ours = OUR_THING.match(text)
-    if ours:  # "our CI runs pytest on every PR" -> "Set up CI that runs pytest on every PR"
-        thing, verb, rest = ours.groups()
-        return f"Set up {thing}that {verb}{rest}".replace("  ", " ") + RESULT
-    rest = SUBJECT.sub("", text, count=1)
-    if rest == text:
+    have = WHAT_WE_HAVE.match(text)
+    if have:  # "what we do have is pytest unit tests in CI" -> "Maintained pytest unit tests in CI"
+        return f"Maintained {have.group(1)}" + RESULT
+    passive = OUR_PASSIVE.match(text)
+    if passive and _base(passive.group(2) + "ed"):  # "our data is versioned with DVC" -> "Versioned data with DVC"
+        thing, verb, rest = passive.groups()
+        return f"{past_tense(_base(verb + 'ed'))} {thing.strip()} {rest}" + RESULT
+    active = OUR_ACTIVE.match(text)
+    if active and _base(active.group(2) + "s"):  # "our CI blocks the merge" -> "Set up CI that blocks the merge"
+        thing, _, rest = active.groups()
+        verb = text.split()[len(thing.split()) + 1]
+        return f"Set up {thing}that {verb} {rest}" + RESULT
+    first = SUBJECT.match(text)
+    verb = _base(first.group(1)) if first else None
+    if verb is None:
         return None
-    verb, _, tail = rest.partition(" ")
-    if not verb.isalpha() or not tail:
-        return None
-    return f"{past_tense(verb)} {tail}" + RESULT
+    return f"{past_tense(verb)} {first.group(2)}" + RESULT
 
 
 def resume_bullets(practice: list[tuple[str, str]], limit: int = 5) -> list[str]:
-    """`practice`: (capability label, quote of described practice) pairs, best first."""
-    out, seen = [], set()
+    """`practice`: (capability label, quote of described practice) pairs, best first; at most two a capability."""
+    out, seen, per = [], set(), {}
     for label, quote in practice:
         made = bullet(quote)
-        if made and made.lower() not in seen:
+        if made and made.lower() not in seen and per.get(label, 0) < 2:
             seen.add(made.lower())
+            per[label] = per.get(label, 0) + 1
             out.append(f"{label}: {made}")
         if len(out) >= limit:
             break

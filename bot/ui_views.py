@@ -11,7 +11,7 @@ import pandas as pd
 
 from bot.interviewer import SessionState, Turn, probe_pending, visible_grade
 from bot.knowledge import Knowledge
-from bot.report import BASIS, CAP_NAMES, inert
+from bot.report import BASIS, CAP_NAMES, inert, stage_span
 from bot.schemas import CAPABILITIES, STAGE_NAMES, Estimate
 
 STAGE_LABELS = [f"{s} {STAGE_NAMES[s]}" for s in range(1, 6)]
@@ -133,7 +133,8 @@ def stage_headline(state: SessionState | None) -> str:
         start = "your target role" if state.target_stage else "a flat prior"
         return f"### Stage estimate\nNo answers yet: the bars show the starting guess from {start}."
     return (f"### Stage {summary['stage']} · {summary['name']}\n{summary['confidence']:.0%} likely "
-            f"(mean {summary['mean']}, ±{summary['sd']})")
+            f"(mean {summary['mean']}, ±{summary['sd']}; {stage_span(summary)})")
+
 
 
 def distribution_frame(distribution: list[float] | None) -> pd.DataFrame:

@@ -1,4 +1,5 @@
 import json
+import numpy as np
 
 import pytest
 
@@ -290,3 +291,34 @@ def test_it_never_stops_unbracketed_and_keeps_to_the_pool(interviewer, knowledge
 def test_a_seed_fixes_the_interview(interviewer):
     a, b = interviewer.start(max_questions=5, seed=42), interviewer.start(max_questions=5, seed=42)
     assert a.current.question_id == b.current.question_id
+
+
+def test_bullets_only_from_accomplishments_in_the_candidates_words():
+    from bot.resume import bullet
+
+    assert bullet("Our training data is versioned with DVC on an S3 remote").startswith(
+        "Versioned training data with DVC on an S3 remote")
+    assert bullet("We quarantine flaky tests in a separate job").startswith("Quarantined flaky tests")
+    assert bullet("What we do have is pytest unit tests for the feature code in GitHub Actions").startswith(
+        "Maintained pytest unit tests for the feature code")
+    for admission in ("we are one ML team of four", "we also judge releases mostly on the holdout metrics",
+                      "our legal team deals with deletion and nobody has asked about the models yet",
+                      "so they don't need tickets, and put the checks into the pipeline instead"):
+        assert bullet(admission) is None, admission
+
+
+def test_likely_range_is_the_narrowest_run_holding_seventy_percent():
+    from bot.maturity import likely_range
+
+    assert likely_range(np.array([0.04, 0.18, 0.34, 0.28, 0.16])) == [2, 4]
+    assert likely_range(np.array([0.9, 0.05, 0.03, 0.01, 0.01])) == [1, 1]
+
+
+def test_gaps_quote_only_absences_that_name_the_questions_subject(interviewer, knowledge):
+    from bot.report import build_report
+
+    state = interviewer.start(max_questions=3, seed=3, capabilities=["monitoring"])
+    interviewer.answer(state, "We're not great at this either, to be honest. We don't have drift alerts yet, and "
+                              "there is no on-call rota. We log every prediction with the model version.")
+    said = [q for g in build_report(state, knowledge)["gaps"] for q in g["said_not_done"]]
+    assert any("drift alerts" in q for q in said) and not any("not great" in q for q in said), said
