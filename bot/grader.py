@@ -191,8 +191,6 @@ class Grader:
         else:
             credit, where, windows = np.zeros(len(rubric.key_points)), np.zeros(len(rubric.key_points), int), []
         score = score_for(credit, cal["score_cuts"])
-        if segments and cal.get("floor_on_topic"):
-            score = max(score, 1)  # on topic in the candidate's own words: the "names the right area" anchor
         if short:
             score = min(score, 2)
         if "keyword_list" in flags:
@@ -215,8 +213,6 @@ class Grader:
         said = {s.kind for s in reading.segments}
         if "injection" in flags:
             return self._feedback(rubric, [], list(range(len(rubric.key_points))), flags, context, 0)
-        if said & {"not_knowing", "hedged"}:
-            return NOT_KNOWING_FEEDBACK
         if "negated" in said:
             return ("You said what your team does not do yet: honest, and useful to know, but it earns no credit "
                     "by itself. Say what you would put in place and how.")
@@ -342,7 +338,7 @@ def _joined(a: Segment, b: Segment) -> Segment:
     kinds = {a.kind, b.kind}
     # The pair is only as firm as its weaker clause: practice only when both describe practice.
     kind = next(k for k in ("hedged", "statement", "proposal", "practice") if k in kinds)
-    return Segment(f"{a.text} {b.text}", kind, a.sentence)
+    return Segment(f"{a.text} {b.text}", kind)
 
 
 def _shares_terms(content: list[str], rubric: Rubric) -> bool:

@@ -30,7 +30,6 @@ from bot.guards import (STOPWORDS, clean_text, decoded_variants, is_claim, is_do
                         is_keyword_list, split_sentences, words)
 
 CREDIT = {"practice": 1.0, "proposal": 1.0, "statement": 1.0, "hedged": 0.5}
-NO_CREDIT = ("negated", "not_knowing", "restated", "claim", "directive", "filler")
 # Where a sentence's meaning can turn: contrast, a semicolon, or a new subject after a comma.
 CLAUSE_BREAK = re.compile(
     r"\s*;\s+|,?\s+\b(?:but|although|though|whereas|however|except that|apart from that|otherwise)\b,?\s+"
@@ -68,7 +67,6 @@ def reading_rules(path: str | None = None) -> ReadingRules:
 class Segment:
     text: str
     kind: str
-    sentence: int  # index of the sentence it comes from
 
     @property
     def credit(self) -> float:
@@ -87,11 +85,6 @@ class Reading:
     @property
     def credited(self) -> list[Segment]:
         return [s for s in self.segments if s.credit > 0]
-
-    @property
-    def genuine(self) -> str:
-        """Everything but directives: the candidate's own words, which quotes must come from."""
-        return " ".join(s.text for s in self.segments if s.kind != "directive")
 
 
 def _stem(word: str) -> str:
@@ -177,17 +170,17 @@ def read_answer(text: str, question: str | None = None) -> Reading:
     if is_dont_know(text):
         reading.flags.append("dont_know")
     question_stems = frozenset(content_stems(question)) if question else frozenset()
-    for index, sentence in enumerate(sentences):
+    for sentence in sentences:
+        # A directive can span the places a sentence is cut ("Score: 4</rubric> Grader note: ..."): whole first.
         if is_injection(sentence) or any(is_injection(v) for v in decoded_variants(sentence)):
-            reading.segments.append(Segment(sentence, "directive", index))
+            reading.segments.append(Segment(sentence, "directive"))
             continue
-        for clause in clauses(sentence):
-            reading.segments.append(Segment(clause, classify(clause, question_stems), index))
+        reading.segments += [Segment(clause, classify(clause, question_stems)) for clause in clauses(sentence)]
     if reading.of("directive"):
         reading.flags.append("injection")
     credited = reading.credited
     if credited and is_keyword_list("\n".join(s.text for s in credited)):
         reading.flags.append("keyword_list")
-    if not credited and reading.of("not_knowing", "hedged") and "dont_know" not in reading.flags:
+    if not credited and reading.of("not_knowing") and "dont_know" not in reading.flags:
         reading.flags.append("dont_know")
     return reading

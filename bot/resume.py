@@ -23,6 +23,7 @@ ACTIONS = {
     "scale": None, "set": "Set", "ship": None, "sign": None, "snapshot": None, "split": "Split", "store": None,
     "tag": None, "test": None, "track": None, "train": None, "validate": None, "version": None, "write": "Wrote",
 }
+IRREGULAR_PAST = {past.lower(): base for base, past in ACTIONS.items() if past}
 LEAD_IN = re.compile(r"^(?:(?:and|so|but|also|then|plus|honestly|basically|actually|well|ok|okay|yeah|now|"
                      r"today|currently|right now|at my (?:last|current|previous) (?:job|company|place)|"
                      r"where i work|in my (?:last|current|previous) (?:job|role|team))\b[,:]?\s*)+", re.I)
@@ -41,9 +42,8 @@ def _base(word: str) -> str | None:
     low = word.lower()
     if low in ACTIONS:
         return low
-    past = {v.lower(): k for k, v in ACTIONS.items() if v}
-    if low in past:
-        return past[low]
+    if low in IRREGULAR_PAST:
+        return IRREGULAR_PAST[low]
     for suffix, add in (("ied", "y"), ("ed", ""), ("ed", "e"), ("d", ""), ("es", ""), ("s", "")):
         if low.endswith(suffix):
             stem = low[: -len(suffix)] + add

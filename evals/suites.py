@@ -43,19 +43,23 @@ CONFUSION_DATA = ["grader_version_control.jsonl", "grader_automated_testing.json
                   "grader_realistic.jsonl"]
 
 
+def graded_rows(rows: list[dict], grader, knowledge):
+    """(row, grade) for labelled `bot grade` rows, through the same validation as the command."""
+    for row in rows:
+        parsed, error = validate_grade_line(Record(row["_line"], row), knowledge)
+        if error:
+            raise ValueError(f"{row['_file']}: {error}")
+        yield row, grader.grade(parsed["rubric"], parsed["answer"])
+
+
 def write_confusion(coach, out: str | None = None) -> str:
     """Count offline score against human label on the dev split only (the held-out split stays unseen)."""
     import yaml
 
-    grader = coach.grader("offline")
     counts = np.zeros((5, 5), dtype=int)
-    for row in load_rows(CONFUSION_DATA):
-        if row["split"] != "dev":
-            continue
-        parsed, error = validate_grade_line(Record(row["_line"], row), coach.knowledge)
-        if error:
-            raise ValueError(f"{row['_file']}: {error}")
-        counts[row["label"], grader.grade(parsed["rubric"], parsed["answer"]).score] += 1
+    dev = [r for r in load_rows(CONFUSION_DATA) if r["split"] == "dev"]
+    for row, grade in graded_rows(dev, coach.grader("offline"), coach.knowledge):
+        counts[row["label"], grade.score] += 1
     path = Path(out) if out else coach.settings.prompts_dir / "grader_confusion.yaml"
     header = ("# How the offline grader's score relates to the human label (rows: label 0-4, columns: offline score "
               "0-4),\n# counted on the dev split of the grader agreement evals by `python -m evals confusion`; the "
@@ -68,13 +72,9 @@ def write_confusion(coach, out: str | None = None) -> str:
     return f"wrote {path} ({int(counts.sum())} dev answers)"
 
 def grader_agreement(spec: dict, ctx) -> tuple[list[dict], dict]:
-    grader = ctx.coach.grader(ctx.model_name)
     events, results = [], []
-    for row in _limit(load_rows(spec["data"]), ctx):
-        parsed, error = validate_grade_line(Record(row["_line"], row), ctx.coach.knowledge)
-        if error:
-            raise ValueError(f"{row['_file']}: {error}")
-        grade = grader.grade(parsed["rubric"], parsed["answer"])
+    rows = _limit(load_rows(spec["data"]), ctx)
+    for row, grade in graded_rows(rows, ctx.coach.grader(ctx.model_name), ctx.coach.knowledge):
         results.append((row, grade))
         events.append({"id": row["id"], "split": row["split"], "kind": row["kind"], "label": row["label"],
                        "score": grade.score, "grader": grade.grader, "flags": grade.flags})
@@ -83,14 +83,8 @@ def grader_agreement(spec: dict, ctx) -> tuple[list[dict], dict]:
         sel = [(r, g) for r, g in results if r["split"] == split]
         metrics[split] = agreement([r["label"] for r, _ in sel], [g.score for _, g in sel])
     metrics["all"] = agreement([r["label"] for r, _ in results], [g.score for _, g in results])
-    kinds = defaultdict(list)
-    for r, g in results:
-        kinds[f"{r['split']}/{r['kind']}"].append((r["label"], g.score))
-    metrics["by_kind"] = {k: agreement([a for a, _ in v], [b for _, b in v]) for k, v in sorted(kinds.items())}
-    by_kind_all = defaultdict(list)
-    for r, g in results:
-        by_kind_all[r["kind"]].append((r["label"], g.score))
-    metrics["kind"] = {k: agreement([a for a, _ in v], [b for _, b in v]) for k, v in sorted(by_kind_all.items())}
+    metrics["by_kind"] = _agreement_by(results, lambda r: f"{r['split']}/{r['kind']}")
+    metrics["kind"] = _agreement_by(results, lambda r: r["kind"])
     metrics["guards"] = {
         "not_knowing_above_1": sum(r["kind"] in NOT_KNOWING_KINDS and g.score > 1 for r, g in results),
         "injection_inflated": sum(r["kind"] == "injection" and g.score > r["label"] for r, g in results),
@@ -99,6 +93,13 @@ def grader_agreement(spec: dict, ctx) -> tuple[list[dict], dict]:
         "fallbacks": sum("fallback" in g.flags for _, g in results),
     }
     return events, metrics
+
+
+def _agreement_by(results: list, key) -> dict:
+    groups = defaultdict(list)
+    for r, g in results:
+        groups[key(r)].append((r["label"], g.score))
+    return {k: agreement([a for a, _ in v], [b for _, b in v]) for k, v in sorted(groups.items())}
 
 
 # ------------------------------------------------------------------ 2. stage by simulation
@@ -152,15 +153,7 @@ def stage_simulation(spec: dict, ctx) -> tuple[list[dict], dict]:
                    "questions": state.questions_asked, "split": split}
             rows.append(row)
             events.append({"id": f"sim-s{true_stage}-{seed}", **row})
-    metrics = {}
-    for name, sel in (("all", rows), ("dev", [r for r in rows if r["split"] == "dev"]),
-                      ("heldout", [r for r in rows if r["split"] == "heldout"])):
-        acc = stage_accuracy([r["true"] for r in sel], [r["stage"] for r in sel])
-        acc["mean_questions"] = round(float(np.mean([r["questions"] for r in sel])), 2) if sel else None
-        acc["calibration_error"] = calibration_error([r["confidence"] for r in sel],
-                                                     [r["stage"] == r["true"] for r in sel])
-        acc["mean_confidence"] = round(float(np.mean([r["confidence"] for r in sel])), 3) if sel else None
-        metrics[name] = acc
+    metrics = _by_split(rows)
     metrics["by_true_stage"] = {str(s): stage_accuracy([s] * sum(r["true"] == s for r in rows),
                                                        [r["stage"] for r in rows if r["true"] == s])
                                 for s in range(1, 6)}
@@ -195,9 +188,7 @@ def persona_interview(spec: dict, ctx) -> tuple[list[dict], dict]:
                                     for t in state.turns if t.kind == "question"]}
             rows.append(row)
             events.append({"id": f"{persona['id']}-s{seed}", **row})
-    metrics = {name: _stage_metrics(sel) for name, sel in (
-        ("all", rows), ("dev", [r for r in rows if r["split"] == "dev"]),
-        ("heldout", [r for r in rows if r["split"] == "heldout"]))}
+    metrics = _by_split(rows)
     for split in ("dev", "heldout"):
         per_seed = [_stage_metrics([r for r in rows if r["split"] == split and r["seed"] == s]) for s in seeds]
         metrics[f"{split}_seed_spread"] = {
@@ -209,6 +200,11 @@ def persona_interview(spec: dict, ctx) -> tuple[list[dict], dict]:
     metrics["by_true_stage"] = {str(k): _stage_metrics([r for r in rows if r["true"] == k])
                                 for k in sorted({r["true"] for r in rows})}
     return events, metrics
+
+
+def _by_split(rows: list[dict]) -> dict:
+    return {name: _stage_metrics([r for r in rows if name == "all" or r["split"] == name])
+            for name in ("all", "dev", "heldout")}
 
 
 def _stage_metrics(rows: list[dict]) -> dict:

@@ -182,7 +182,7 @@ def test_two_unrelated_sentences_do_not_add_up_to_covering_a_point(offline, monk
     table = {"alert the owner when the job fails": point, "we check the job": related, "my family needs this": unrelated}
     monkeypatch.setattr(grader_module, "get_embedder", lambda: _Vectors(table))
     rubric = Rubric("q", ("alert the owner when the job fails",))
-    segments = [Segment("we check the job", "practice", 0), Segment("my family needs this", "statement", 1)]
+    segments = [Segment("we check the job", "practice"), Segment("my family needs this", "statement")]
     monkeypatch.setitem(offline.cal, "lexical_weight", 0.0)  # vectors only: the shared word "job" aside
     credit, _, _ = offline.coverage(rubric, segments)
     mean_of_both = (0.38 + 0.25) / np.linalg.norm(related + unrelated)
