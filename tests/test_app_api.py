@@ -286,11 +286,12 @@ def test_fallback_to_the_offline_engine_is_announced(coach, fake_model, monkeypa
     from bot.ui import CoachUI
 
     monkeypatch.setenv("BOT_ENABLE_FAKE", "1")
-    # A fixed first question: a random one may find this answer off topic, which the offline engine settles
-    # without calling the model at all.
+    # A fixed first question (seed 0, nothing seen before): another may find this answer off topic, which the
+    # offline engine settles without calling the model at all.
     import dataclasses
 
     monkeypatch.setattr(coach, "settings", dataclasses.replace(coach.settings, seed=0))
+    monkeypatch.setattr(coach.sessions, "question_ids", lambda owner=None: [])
     ui = CoachUI(coach)
     assert ui.models[0] == "offline" and "fake" in ui.models
     *_, view = ui.start("ML Engineer", ["monitoring"], 3, "fake")
