@@ -81,7 +81,7 @@ class Coach:
 
     def interviewer(self, model_name: str | None = None) -> Interviewer:
         self.vectors(wait=False)
-        return Interviewer(self.model(model_name), self.knowledge, self.retrieval)
+        return Interviewer(self.model(model_name), self.knowledge, self.retrieval, self._estimator)
 
     def grader(self, model_name: str | None = None) -> Grader:
         self.vectors(wait=False)

@@ -215,6 +215,12 @@ class EvidenceEstimator:
                               log_lik))
         return found
 
+    def answer_likelihood(self, answer: str) -> list[float] | None:
+        """The log-likelihood over stages of the practice one answer describes (None when it describes none):
+        the interview weighs it beside the answer's score."""
+        found = self.evidence([{"question": "", "answer": answer}])
+        return turn_log_likelihood([lik for _, lik in found]).tolist() if found else None
+
     def estimate(self, transcript: Transcript) -> Estimate:
         found = self.evidence(transcript.turns)
         if len(found) < MIN_EVIDENCE:
@@ -240,8 +246,13 @@ def combine(evidence: list[tuple[int, np.ndarray]]) -> np.ndarray:
     by_turn: dict[int, list[np.ndarray]] = {}
     for turn, lik in evidence:
         by_turn.setdefault(turn, []).append(lik)
-    total = sum(np.mean(liks, axis=0) * (1 + 0.25 * np.log(len(liks))) for liks in by_turn.values())
+    total = sum(turn_log_likelihood(liks) for liks in by_turn.values())
     dist = np.exp(total - np.max(total))
     dist /= dist.sum()
     keep = len(by_turn) / (len(by_turn) + INDEPENDENT_TURNS)
     return keep * dist + (1 - keep) * np.full(5, 0.2)
+
+
+def turn_log_likelihood(liks: list[np.ndarray]) -> np.ndarray:
+    """One turn's clauses as one observation: their mean, a little more for several."""
+    return np.mean(liks, axis=0) * (1 + 0.25 * np.log(len(liks)))

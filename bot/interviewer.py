@@ -14,6 +14,7 @@ from bot.knowledge import Knowledge
 from bot.maturity import MIN_CAPABILITIES, ROLE_STAGES, Belief, information_gain
 from bot.models import LLMError, Model, to_messages
 from bot.prompts import load_prompt, quote_answer
+from bot.reading import read_answer
 from bot.schemas import CAPABILITIES, Grade, LLMQuestion, Question
 
 
@@ -65,6 +66,7 @@ class SessionState(BaseModel):
         return Belief(**self.belief) if self.belief else Belief(target_stage=self.target_stage)
 
 
+ABSENCE_KINDS = ("negated", "not_knowing")  # reading kinds that say the practice is absent or unknown to them
 STAIRCASE = 3  # questions placed by the staircase before the information gain takes over
 
 
@@ -109,10 +111,13 @@ class TurnResult(BaseModel):
 
 
 class Interviewer:
-    def __init__(self, model: Model, knowledge: Knowledge, store=None) -> None:
+    def __init__(self, model: Model, knowledge: Knowledge, store=None, evidence=None) -> None:
+        """`evidence`: the conversation estimator (bot/estimate.py), whose reading of described practice the
+        stage estimate weighs beside each score; without it, scores and stated absences only."""
         self.model = model
         self.knowledge = knowledge
         self.store = store
+        self.evidence = evidence
         self.grader = Grader(model, store)
 
     # ---------------------------------------------------------------- lifecycle
@@ -165,13 +170,13 @@ class Interviewer:
             combined = f"{original.answer or ''}\n{text}"
             turn.grade = self.grader.grade(rubric, combined, hinted=turn.hinted or original.hinted)
             final = max(original.grade.score, turn.grade.score)
-            self._update(state, question, final, hinted=turn.hinted or original.hinted)
+            self._update(state, question, final, hinted=turn.hinted or original.hinted, text=combined)
         else:
             turn.grade = self.grader.grade(rubric, text, hinted=turn.hinted)
             if 1 <= turn.grade.score <= 2 and question.probes and "injection" not in turn.grade.flags:
                 self._ask_probe(state, question, turn)
                 return self._result(state, visible_grade(state, turn), before)
-            self._update(state, question, turn.grade.score, hinted=turn.hinted)
+            self._update(state, question, turn.grade.score, hinted=turn.hinted, text=text)
         self._advance(state)
         return self._result(state, turn.grade, before)
 
@@ -190,7 +195,7 @@ class Interviewer:
         question = self.knowledge.questions[turn.question_id]
         if turn.kind == "probe":
             original = self._main_turn(state, turn.question_id)
-            self._update(state, question, original.grade.score, hinted=original.hinted)
+            self._update(state, question, original.grade.score, hinted=original.hinted, text=original.answer)
         else:
             self._update(state, question, 0, hinted=True)  # a skip is a half-weight 0: weak evidence of a gap
         self._advance(state)
@@ -211,7 +216,8 @@ class Interviewer:
             if current.kind == "probe":  # the answer it follows up was graded: it still counts
                 original = self._main_turn(state, current.question_id)
                 question = self.knowledge.questions[current.question_id]
-                self._update(state, question, original.grade.score, hinted=original.hinted)
+                self._update(state, question, original.grade.score, hinted=original.hinted,
+                             text=original.answer)
             state.turns.pop()  # an unanswered question is not evidence
         state.status = "finished"
         state.updated_at = now()
@@ -220,9 +226,18 @@ class Interviewer:
     def _main_turn(self, state: SessionState, question_id: str) -> Turn:
         return next(t for t in state.turns if t.question_id == question_id and t.kind == "question")
 
-    def _update(self, state: SessionState, question: Question, score: int, hinted: bool) -> None:
+    def _update(self, state: SessionState, question: Question, score: int, hinted: bool,
+                text: str | None = None) -> None:
+        """Settle a question in the estimate: its score and, when there is an answer, what its reading says about
+        practice (an absence stated, the matrix cells it describes). A skip is its score only."""
+        said_absent = practice = None
+        if text and text.strip():
+            reading = read_answer(text, question.question)
+            said_absent = bool(reading.of(*ABSENCE_KINDS))
+            practice = self.evidence.answer_likelihood(text) if self.evidence is not None else None
         belief = state.get_belief()
-        belief.update(question.capability, question.stage, score, hinted=hinted)
+        belief.update(question.capability, question.stage, score, hinted=hinted, said_absent=said_absent,
+                      practice=practice)
         state.belief = belief.__dict__
         state.updated_at = now()
 

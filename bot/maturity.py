@@ -4,6 +4,11 @@ A candidate at stage s answers questions at or below s well and questions above 
 graded-response likelihood below turns each graded answer into evidence about s. The score seen is not the score
 deserved: the likelihood passes through the grader's measured confusion (human label -> offline score, from the
 agreement evals, prompts/grader_confusion.yaml), so the stated confidence carries how noisy one grade is.
+
+A score measures what the candidate knows; the stage is what their team does. Real candidates answer questions
+above their level well from knowledge alone, so two more observations of each answer, both from its reading
+(bot/reading.py), carry the practice: whether it says something is absent ("we don't have that yet"), and which
+matrix cells its described practice matches (the conversation estimator's evidence, bot/estimate.py).
 """
 from __future__ import annotations
 
@@ -40,6 +45,14 @@ ROLE_STAGES = {
 # read any decent answer to a stage-5 question as a stage-5 candidate.
 CURVE_FLOOR, CURVE_CEILING, CURVE_SLOPE, CURVE_SHIFT = 0.9, 4.0, 0.6, 2.0
 SCORE_SPREAD = 0.85
+
+# P(an answer says something is absent or unknown | margin), logistic in the margin, fitted by maximum likelihood on
+# the dev personas' readings: 0.55 two stages below the question, 0.31 at it, 0.14 two stages above.
+ABSENCE_INTERCEPT, ABSENCE_SLOPE = -0.8, 0.5
+# The weight of an answer's described-practice evidence (a log-likelihood over stages from the matrix) against
+# its score; chosen on the dev personas (0.1-0.3 all help, more makes the estimate overconfident).
+PRACTICE_WEIGHT = 0.2
+SCORE_WEIGHT = 1.0
 
 
 def expected_score(candidate_stage: np.ndarray, question_stage: int) -> np.ndarray:
@@ -80,6 +93,12 @@ def _table(question_stage: int) -> np.ndarray:
 
 def likelihood(score: int, question_stage: int, weight: float = 1.0) -> np.ndarray:
     return _table(question_stage)[:, score] ** weight
+
+
+def absence_likelihood(said_absent: bool, question_stage: int) -> np.ndarray:
+    p = 1.0 / (1.0 + np.exp(-(ABSENCE_INTERCEPT - ABSENCE_SLOPE * (S - question_stage))))
+    p = np.clip(p, 0.02, 0.98)
+    return p if said_absent else 1.0 - p
 
 
 def prior(target_stage: int | None = None) -> np.ndarray:
@@ -142,9 +161,17 @@ class Belief:
         self.capabilities = self.capabilities or {c: list(start) for c in CAPABILITIES}
         self.answered = self.answered or {c: 0 for c in CAPABILITIES}
 
-    def update(self, capability: str, question_stage: int, score: int, hinted: bool = False) -> None:
+    def update(self, capability: str, question_stage: int, score: int, hinted: bool = False,
+               said_absent: bool | None = None, practice: list[float] | None = None) -> None:
+        """One settled question: its score, and when its text is known, whether it said something is absent and
+        the log-likelihood over stages of the practice it described."""
         weight = HINT_WEIGHT if hinted else 1.0
-        lik = likelihood(score, question_stage, weight)
+        lik = likelihood(score, question_stage, weight * SCORE_WEIGHT)
+        if said_absent is not None:
+            lik = lik * absence_likelihood(said_absent, question_stage) ** weight
+        if practice is not None:
+            log_lik = weight * PRACTICE_WEIGHT * np.asarray(practice, dtype=float)
+            lik = lik * np.exp(log_lik - log_lik.max())
         overall = np.array(self.overall) * lik
         self.overall = (overall / overall.sum()).tolist()
         cap = np.array(self.capabilities[capability]) * lik

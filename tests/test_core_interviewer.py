@@ -322,3 +322,19 @@ def test_gaps_quote_only_absences_that_name_the_questions_subject(interviewer, k
                               "there is no on-call rota. We log every prediction with the model version.")
     said = [q for g in build_report(state, knowledge)["gaps"] for q in g["said_not_done"]]
     assert any("drift alerts" in q for q in said) and not any("not great" in q for q in said), said
+
+
+def test_the_estimate_weighs_what_the_answer_says_is_practised_not_only_its_score(coach, knowledge):
+    """Same score, same question: an answer that says the practice is absent reads lower than one describing it."""
+    interviewer = coach.interviewer("offline")
+    question = next(q for q in knowledge.questions.values() if q.capability == "monitoring" and q.stage == 4)
+    absent = ("We don't have drift alerts yet and nobody has set up monitoring on the model; I would add a "
+              "population stability check on the features with an alert to the on-call channel.")
+    practised = ("We run a population stability check on every feature each hour, and it alerts the on-call "
+                 "engineer when the index passes 0.2; our dashboards compare predictions with labels weekly.")
+    means = []
+    for text in (absent, practised):
+        state = interviewer.start(seed=1)
+        interviewer._update(state, question, 3, hinted=False, text=text)
+        means.append(np.array(state.get_belief().overall) @ np.arange(1, 6))
+    assert means[0] < means[1] - 0.2, means

@@ -68,3 +68,23 @@ def test_summary_distribution_sums_to_one():
     summary = belief.summary()
     assert abs(sum(summary["distribution"]) - 1) < 1e-9
     assert summary["capabilities"]["monitoring"]["answers"] == 1 and summary["capabilities"]["governance"] is None
+
+
+def test_an_answer_that_says_the_practice_is_absent_lowers_the_estimate():
+    said, silent = Belief(), Belief()
+    said.update("monitoring", 4, 3, said_absent=True)
+    silent.update("monitoring", 4, 3, said_absent=False)
+    stages = np.arange(1, 6)
+    assert np.array(said.overall) @ stages < np.array(silent.overall) @ stages - 0.1
+    # Saying so is likelier the further the question is above the candidate.
+    from bot.maturity import absence_likelihood
+    assert all(np.diff(absence_likelihood(True, 3)) < 0) and all(np.diff(absence_likelihood(False, 3)) > 0)
+
+
+def test_described_practice_moves_the_estimate_toward_its_stage():
+    plain, practised = Belief(), Belief()
+    plain.update("governance", 3, 3)
+    practised.update("governance", 3, 3, practice=[-8.0, -6.0, -3.0, -1.0, 0.0])
+    stages = np.arange(1, 6)
+    assert np.array(practised.overall) @ stages > np.array(plain.overall) @ stages
+    assert practised.capabilities["governance"] == practised.overall
