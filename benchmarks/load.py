@@ -36,12 +36,12 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_server(home: str, port: int) -> tuple[subprocess.Popen, float]:
+def start_server(home: str, port: int, script: str = "app.py") -> tuple[subprocess.Popen, float]:
     env = {**os.environ, "BOT_HOME": home, "BOT_PORT": str(port), "BOT_HOST": "127.0.0.1", "BOT_MODEL": "offline",
            "BOT_CONCURRENCY": os.environ.get("BOT_CONCURRENCY", "4")}
     env.pop("OPENAI_API_KEY", None)
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, *script.split()], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     while time.perf_counter() - started < 300:
         try:

@@ -6,6 +6,7 @@ from functools import cached_property
 from pathlib import Path
 
 from bot.config import Settings, load_settings
+from bot.progress import Progress
 from bot.grader import Grader
 from bot.interviewer import Interviewer, SessionState
 from bot.knowledge import Knowledge, load_knowledge
@@ -18,6 +19,9 @@ class Coach:
         self.settings = settings or load_settings()
         self._lock = threading.Lock()
         self._vectors: tuple | None = None  # (embedder, file)
+        self._warming: threading.Thread | None = None
+        self.warm_status = {"step": "not started", "done": 0, "total": 0, "ready": False, "error": None,
+                            "seconds": None}
 
     @cached_property
     def knowledge(self) -> Knowledge:
@@ -35,7 +39,7 @@ class Coach:
 
         return open_store(self.settings.db_path)
 
-    def vectors(self, progress: bool = False, wait: bool = True) -> Path | None:
+    def vectors(self, progress: Progress = False, wait: bool = True) -> Path | None:
         """Vectors of every fixed text the engines embed (rubrics, matrix indicators, claim prototypes), in the
         embedder's cache: computed once per knowledge version into BOT_HOME/vectors, then loaded in milliseconds.
 
@@ -46,6 +50,8 @@ class Coach:
         from bot.guards import guard_config
 
         embedder = get_embedder()
+        if not wait and self._warming is not None and self._warming.is_alive():
+            return None  # the background warm-up computes them; a turn embeds only what it needs meanwhile
         if not self._lock.acquire(blocking=wait):
             return None
         try:
@@ -58,34 +64,63 @@ class Coach:
         finally:
             self._lock.release()
 
-    def warm(self, progress: bool = False, background: bool = False) -> threading.Thread | None:
+    def warm(self, progress: Progress = False, background: bool = False) -> threading.Thread | None:
         """Do before serving what a first turn would otherwise pay for: ingest, rubric vectors, token counter.
-        With `progress`, the slow first-start steps draw a progress bar. With `background`, the rubric vectors
-        (about 20 s on a first start) are computed quietly in a thread while the app already serves."""
+        With `progress`, the slow first-start steps draw a progress bar. With `background`, all of it (about
+        25 s on a first start) runs in a thread while the app already serves; `warm_status` says how far it is,
+        and until the store is ready turns go on without retrieved context (questions and rubrics need none)."""
+        if not background:
+            self._warm(progress)
+            return None
+        from bot.embeddings import background_priority
+
+        def run() -> None:
+            with background_priority():  # requests come first: a turn never waits behind the warm-up
+                self._warm(self._note_progress)
+
+        # No progress bar from a thread: it would tangle with the server's own output on the terminal.
+        self._warming = threading.Thread(target=run, name="warm", daemon=True)
+        self._warming.start()
+        return self._warming
+
+    def _warm(self, progress: Progress) -> None:
+        import time
+
         from bot.retrieval import get_store
         from bot.tokens import count_tokens
 
-        get_store(self.settings, progress=progress)
-        self.retrieval  # noqa: B018
-        count_tokens("warm")
-        if not background:
+        started = time.perf_counter()
+        try:
+            get_store(self.settings, progress=progress)
+            self.retrieval  # noqa: B018
+            count_tokens("warm")
             self.vectors(progress)
+        except Exception as exc:  # shown in the page and raised again by the first caller that needs it
+            self.warm_status.update(error=f"{type(exc).__name__}: {exc}")
+            if self._warming is None:
+                raise
+            return
+        self.warm_status.update(step="ready", ready=True, seconds=round(time.perf_counter() - started, 1))
+
+    def _note_progress(self, label: str, done: int, total: int) -> None:
+        self.warm_status.update(step=label, done=done, total=total)
+
+    def store_if_ready(self):
+        """The knowledge store, or None while a background warm-up is still ingesting it (never blocks a turn)."""
+        if self._warming is not None and self._warming.is_alive() and "retrieval" not in self.__dict__:
             return None
-        # No progress bar from a thread: it would tangle with the server's own output on the terminal.
-        thread = threading.Thread(target=self.vectors, name="warm-vectors", daemon=True)
-        thread.start()
-        return thread
+        return self.retrieval
 
     def model(self, name: str | None = None) -> Model:
         return get_model(name or self.settings.model, self.settings)
 
     def interviewer(self, model_name: str | None = None) -> Interviewer:
         self.vectors(wait=False)
-        return Interviewer(self.model(model_name), self.knowledge, self.retrieval, self._estimator)
+        return Interviewer(self.model(model_name), self.knowledge, self.store_if_ready(), self._estimator)
 
     def grader(self, model_name: str | None = None) -> Grader:
         self.vectors(wait=False)
-        return Grader(self.model(model_name), self.retrieval)
+        return Grader(self.model(model_name), self.store_if_ready())
 
     @cached_property
     def _estimator(self):

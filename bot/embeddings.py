@@ -5,13 +5,15 @@ import hashlib
 import importlib.util
 import os
 import threading
+import time
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from bot import config  # noqa: F401  (switches telemetry off before chromadb is imported)
-from bot.progress import show_progress
+from bot.progress import Progress, reporter
 
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
@@ -113,6 +115,8 @@ class Embedder:
         self._pinned: dict[str, np.ndarray] = {}  # warmed rubric vectors: never evicted
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._active = 0          # foreground embed calls running or waiting
+        self._last_foreground = 0.0
 
     def _infer(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feeds = {"input_ids": ids, "attention_mask": mask}
@@ -143,6 +147,26 @@ class Embedder:
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
         clean = [t if t.strip() else "[empty]" for t in texts]
+        if getattr(_priority, "background", False):
+            return self._embed_yielding(clean)
+        self._active += 1
+        try:
+            return self._embed(clean)
+        finally:
+            self._active -= 1
+            self._last_foreground = time.monotonic()
+
+    def _embed_yielding(self, texts: list[str]) -> np.ndarray:
+        """A background caller embeds in small chunks, each only once requests have left the model alone for a
+        moment: a turn during a first start's warm-up never waits behind a long ingest batch."""
+        out = []
+        for start in range(0, len(texts), BACKGROUND_CHUNK):
+            while self._active or time.monotonic() - self._last_foreground < BACKGROUND_GAP:
+                time.sleep(0.02)
+            out.append(self._embed(texts[start : start + BACKGROUND_CHUNK]))
+        return np.concatenate(out)
+
+    def _embed(self, clean: list[str]) -> np.ndarray:
         with self._lock:
             missing = list(dict.fromkeys(t for t in clean if t not in self._cache and t not in self._pinned))
             if missing:
@@ -155,12 +179,13 @@ class Embedder:
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
-    def warm(self, texts: list[str], folder: Path, progress: bool = False) -> Path:
+    def warm(self, texts: list[str], folder: Path, progress: Progress = False) -> Path:
         """Put the vectors of a fixed set of texts (the rubrics) in the cache, so a turn only embeds the answer.
 
         The vectors are kept in `folder`, in a file named by the model and the texts; the first call embeds and
         writes it (atomically), later calls and processes load it in milliseconds.
         """
+        report = reporter(progress)
         texts = list(dict.fromkeys(t for t in texts if t.strip()))
         digest = hashlib.sha256("\n".join([MODEL_SHA256, *texts]).encode()).hexdigest()[:20]
         path = Path(folder) / f"vectors-{digest}.npy"
@@ -178,8 +203,7 @@ class Embedder:
             chunks = []
             for start in range(0, len(texts), 128):  # the lock is released between chunks: requests go on
                 chunks.append(self.embed(texts[start : start + 128]))
-                if progress:
-                    show_progress("embedding rubrics", min(start + 128, len(texts)), len(texts))
+                report("embedding rubrics", min(start + 128, len(texts)), len(texts))
             vectors = np.concatenate(chunks)
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(f".{os.getpid()}.tmp")
@@ -197,6 +221,19 @@ class Embedder:
 
 _embedder: Embedder | None = None
 _embedder_lock = threading.Lock()
+_priority = threading.local()
+BACKGROUND_CHUNK = 8     # texts per background model call
+BACKGROUND_GAP = 0.3     # seconds without a request before background work resumes
+
+
+@contextmanager
+def background_priority():
+    """Embeddings made in this thread (a warm-up) yield to every other caller."""
+    _priority.background = True
+    try:
+        yield
+    finally:
+        _priority.background = False
 
 
 def get_embedder() -> Embedder:

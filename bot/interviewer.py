@@ -46,6 +46,7 @@ class SessionState(BaseModel):
     model: str = "offline"
     seed: int = 0
     status: Literal["active", "finished"] = "active"
+    ended_because: str | None = None  # why it finished: see ENDINGS
     turns: list[Turn] = Field(default_factory=list)
     belief: dict = Field(default_factory=dict)
     notices: list[str] = Field(default_factory=list)
@@ -67,6 +68,12 @@ class SessionState(BaseModel):
 
 
 ABSENCE_KINDS = ("negated", "not_knowing")  # reading kinds that say the practice is absent or unknown to them
+ENDINGS = {
+    "settled": "the estimate was confident and the stages around it were tested",
+    "limit": "it reached the number of questions you chose",
+    "bank": "no unasked question was left for your focus",
+    "by_you": "you finished it",
+}
 STAIRCASE = 3  # questions placed by the staircase before the information gain takes over
 
 
@@ -220,6 +227,7 @@ class Interviewer:
                              text=original.answer)
             state.turns.pop()  # an unanswered question is not evidence
         state.status = "finished"
+        state.ended_because = state.ended_because or "by_you"
         state.updated_at = now()
 
     # ---------------------------------------------------------------- internals
@@ -242,11 +250,12 @@ class Interviewer:
         state.updated_at = now()
 
     def _advance(self, state: SessionState) -> None:
-        if state.questions_asked >= state.max_questions or self.settled(state):
-            state.status = "finished"
-            return
-        if not self._ask_next(state):
-            state.status = "finished"
+        if state.questions_asked >= state.max_questions:
+            state.status, state.ended_because = "finished", "limit"
+        elif self.settled(state):
+            state.status, state.ended_because = "finished", "settled"
+        elif not self._ask_next(state):
+            state.status, state.ended_because = "finished", "bank"
 
     def settled(self, state: SessionState) -> bool:
         """Stop early only when the estimate is confident, rests on enough capabilities, and is bracketed: the

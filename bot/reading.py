@@ -128,6 +128,7 @@ def _first(patterns: tuple[re.Pattern, ...], text: str) -> int | None:
     return min(found) if found else None
 
 
+@lru_cache(maxsize=8192)
 def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
     rules = reading_rules()
     text = normalise(clause)
@@ -160,13 +161,19 @@ def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
 
 
 def read_answer(text: str, question: str | None = None) -> Reading:
-    """Tag every clause of an answer; flags for the answer as a whole (empty, dont_know, injection, keyword_list)."""
-    text = clean_text(text or "")
+    """Tag every clause of an answer; flags for the answer as a whole (empty, dont_know, injection, keyword_list).
+    The grader, the interview and the estimator read the same answer: the reading is computed once per text."""
+    raw = text or ""
+    segments, flags = (_read_cached if len(raw) <= CACHED_CHARS else _read)(raw, question)
+    return Reading(text=clean_text(text or ""), segments=list(segments), flags=list(flags))
+
+
+def _read(raw: str, question: str | None) -> tuple[tuple[Segment, ...], tuple[str, ...]]:
+    text = clean_text(raw)
     reading = Reading(text=text)
     sentences = split_sentences(text)
     if not text.strip() or not sentences:
-        reading.flags.append("empty")
-        return reading
+        return (), ("empty",)
     if is_dont_know(text):
         reading.flags.append("dont_know")
     question_stems = frozenset(content_stems(question)) if question else frozenset()
@@ -183,4 +190,8 @@ def read_answer(text: str, question: str | None = None) -> Reading:
         reading.flags.append("keyword_list")
     if not credited and reading.of("not_knowing") and "dont_know" not in reading.flags:
         reading.flags.append("dont_know")
-    return reading
+    return tuple(reading.segments), tuple(reading.flags)
+
+
+CACHED_CHARS = 20_000  # longer answers are read afresh rather than kept in memory
+_read_cached = lru_cache(maxsize=2048)(_read)

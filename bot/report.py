@@ -3,6 +3,7 @@ a 90-day plan built from the gaps, and resume bullets from what the candidate de
 from __future__ import annotations
 
 import html
+from datetime import datetime
 
 from bot.interviewer import SessionState
 from bot.knowledge import Knowledge
@@ -155,6 +156,16 @@ def _unique(items: list[dict]) -> list[dict]:
     return [x for x in items if not (x["quote"] in seen or seen.add(x["quote"]))]
 
 
+def when(iso: str | None) -> str:
+    """An ISO timestamp as a short UTC date and time."""
+    if not iso:
+        return ""
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
 def inert(text: str | None) -> str:
     """Untrusted text (candidate answers, model output) made inert in Markdown: no HTML, images or links. Quotes
     stay as they are: only <, > and & can make text markup outside an attribute."""
@@ -165,7 +176,7 @@ def to_markdown(report: dict) -> str:
     o = report["overall"]
     lines = [f"# MLOps interview report ({report['session_id']})", "",
              f"Role: {report['role'] or 'not set'} · Engine: {report['model']} · Answers: "
-             f"{report['questions_answered']} · {report['created_at']}", ""]
+             f"{report['questions_answered']} · {when(report['created_at'])} UTC", ""]
     if o["stage"]:
         lines += [f"## Estimated stage: {o['stage']} ({STAGE_NAMES[o['stage']]}), "
                   f"{o['confidence']:.0%} likely", "", f"{stage_span(o)}.", "", o["meaning"], ""]
@@ -202,7 +213,7 @@ def to_markdown(report: dict) -> str:
         lines.append("")
     lines += ["## Your answers", ""]
     for i, a in enumerate(report["answers"], 1):
-        score = "skipped" if a["skipped"] else f"{a['score']}/4"
+        score = "skipped" if a["skipped"] else f"{a['score']}/4" + (" with a hint" if a["hinted"] else "")
         lines += [f"### {i}. {CAP_NAMES[a['capability']]}, stage {a['stage']} ({a['question_id']}"
                   f"{', follow-up' if a['kind'] == 'probe' else ''}): {score}"
                   + (f" · graded by {a['grader']}" if a["grader"] else ""), "",

@@ -10,9 +10,10 @@ from pathlib import Path
 from bot.config import Settings, load_settings
 from bot.embeddings import ChromaMiniLM
 from bot.knowledge import Knowledge, load_knowledge
-from bot.progress import show_progress
+from bot.progress import Progress, reporter
 
 COLLECTION = "mlops_coach_knowledge"
+SEARCH_CACHE = 2048  # searches remembered per store (the bank's questions and rubrics repeat)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class KnowledgeStore:
         self._client = chromadb.PersistentClient(
             path=str(path), settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=False))
         self._collection = self._open()
+        self._hits: dict[tuple, list[Hit]] = {}  # the knowledge only changes by ingest: repeated searches are free
 
     def _open(self):
         return self._client.get_or_create_collection(
@@ -63,9 +65,11 @@ class KnowledgeStore:
     def count(self) -> int:
         return self._collection.count()
 
-    def ingest(self, rebuild: bool = False, progress: bool = False) -> IngestReport:
+    def ingest(self, rebuild: bool = False, progress: Progress = False) -> IngestReport:
         """Embed what is new or changed (by content hash), drop what was removed."""
         started = time.perf_counter()
+        report = reporter(progress)
+        self._hits.clear()
         if rebuild:
             self._client.delete_collection(COLLECTION)
             self._collection = self._open()
@@ -83,14 +87,13 @@ class KnowledgeStore:
             self._collection.upsert(
                 ids=[d.id for d in chunk], documents=[d.text for d in chunk],
                 metadatas=[{**d.metadata, "hash": d.content_hash} for d in chunk])
-            if progress:
-                show_progress("embedding knowledge", min(start + batch, len(todo)), len(todo))
+            report("embedding knowledge", min(start + batch, len(todo)), len(todo))
         added = sum(1 for d in todo if d.id not in known)
         self._collection.modify(metadata={"knowledge": self.knowledge.digest})
         return IngestReport(added, len(todo) - added, len(stale), len(docs) - len(todo),
                             time.perf_counter() - started)
 
-    def ensure_ingested(self, progress: bool = False) -> IngestReport | None:
+    def ensure_ingested(self, progress: Progress = False) -> IngestReport | None:
         """Ingest on first start or when the knowledge changed; cheap when nothing changed."""
         if self.count() == len(self.knowledge.documents):
             sample = self._collection.get(ids=[self.knowledge.documents[0].id], include=["metadatas"])
@@ -104,11 +107,18 @@ class KnowledgeStore:
                kind: str | None = None) -> list[Hit]:
         if not query.strip():
             return []
+        key = (query, k, stage, capability, kind)
+        if key in self._hits:
+            return list(self._hits[key])
         result = self._collection.query(query_texts=[query], n_results=k, where=_where(stage, capability, kind),
                                         include=["documents", "metadatas", "distances"])
-        return [Hit(i, doc, 1.0 - dist, meta)
+        hits = [Hit(i, doc, 1.0 - dist, meta)
                 for i, doc, meta, dist in zip(result["ids"][0], result["documents"][0], result["metadatas"][0],
                                               result["distances"][0])]
+        if len(self._hits) >= SEARCH_CACHE:
+            self._hits.pop(next(iter(self._hits)))
+        self._hits[key] = hits
+        return list(hits)
 
     def as_retriever(self, k: int = 4, **filters):
         """A LangChain retriever with the same metadata filters."""
@@ -141,7 +151,7 @@ _stores: dict[str, KnowledgeStore] = {}
 _stores_lock = threading.Lock()
 
 
-def get_store(settings: Settings | None = None, progress: bool = False) -> KnowledgeStore:
+def get_store(settings: Settings | None = None, progress: Progress = False) -> KnowledgeStore:
     """One store per data directory and knowledge version, ingested on first use."""
     settings = settings or load_settings()
     knowledge = load_knowledge(settings.knowledge_dir)

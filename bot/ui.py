@@ -11,6 +11,7 @@ apply_offline_env()
 
 import os  # noqa: E402
 import secrets  # noqa: E402
+from pathlib import Path  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -23,6 +24,8 @@ from bot.schemas import CAPABILITIES  # noqa: E402
 from bot.ui_handlers import MAX_ANSWER_CHARS, NO_TARGET, CoachUI  # noqa: E402
 
 STORAGE_KEY = "mlops-coach-session"
+SETUP_KEY = "mlops-coach-setup"
+PAGE_JS = (Path(__file__).parent / "assets" / "page.js").read_text(encoding="utf-8")
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate",
                        font=["ui-sans-serif", "system-ui", "sans-serif"],
                        font_mono=["ui-monospace", "SFMono-Regular", "Consolas", "monospace"])
@@ -35,6 +38,21 @@ CSS = """
 .panel { padding: 0.25rem 0.5rem; }
 #report { padding: 1rem 1.5rem; }
 #chat button[aria-label="Clear"], #downloads button[aria-label="Remove this file"] { display: none; }
+#header-row { align-items: flex-start; }
+#warmup:empty, #warmup:has(.prose:empty) { display: none; }
+/* Phones: one column, the answer box full width with Submit under it, the grade right under the answer. */
+@media (max-width: 700px) {
+  .gradio-container { padding: 0 6px !important; }
+  #header h1 { font-size: 1.35rem; }
+  #interview-row { flex-direction: column !important; }
+  #interview-row > div { min-width: 100% !important; width: 100% !important; }
+  #answer-row { flex-direction: column !important; gap: 6px; }
+  #answer-row > * { min-width: 100% !important; width: 100% !important; }
+  #panel { display: flex; flex-direction: column; }
+  #grade { order: -1; }
+  #chat { height: 55vh !important; }
+  #actions button { min-width: 0 !important; flex: 1 1 40%; }
+}
 """
 EXAMPLE_TRANSCRIPT = """Interviewer: How do you version your models and data?
 Candidate: Every training run is tracked in MLflow with the git commit, the DVC hash of the dataset and the \
@@ -55,6 +73,7 @@ class CoachBlocks(gr.Blocks):
     def launch(self, *args, **kwargs):
         kwargs.setdefault("theme", THEME)
         kwargs.setdefault("css", CSS)
+        kwargs.setdefault("js", PAGE_JS)
         kwargs.setdefault("share", False)
         kwargs.setdefault("run_history", False)  # answers live in the session store, not in browser storage
         if self.upload_limit:
@@ -95,33 +114,34 @@ def _interview_tab(ui: CoachUI) -> SimpleNamespace:
                                               value=list(CAPABILITIES), label="Capabilities to practise",
                                               scale=4, elem_id="capabilities")
             c.start = gr.Button("Start interview", variant="primary", scale=1, min_width=160, elem_id="start")
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3):
+    with gr.Row(equal_height=False, elem_id="interview-row"):
+        with gr.Column(scale=3, min_width=320):
             c.chat = gr.Chatbot(views.chat_messages(None, ui.knowledge), label="Interview", show_label=False,
                                 height=540, feedback_options=None, buttons=["copy_all"],
                                 group_consecutive_messages=False, sanitize_html=True, elem_id="chat")
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=True, elem_id="answer-row"):
                 c.answer = gr.Textbox(label="Your answer", show_label=False, lines=3, max_lines=12, scale=6,
                                       max_length=MAX_ANSWER_CHARS, interactive=False,
                                       placeholder="Click Start interview to begin.", elem_id="answer")
                 c.submit = gr.Button("Submit", variant="primary", scale=1, min_width=110, elem_id="submit")
-            with gr.Row():
+            with gr.Row(elem_id="actions"):
                 c.hint = gr.Button("Hint", size="sm", elem_id="hint")
                 c.skip = gr.Button("Skip", size="sm", elem_id="skip")
                 c.finish = gr.Button("Finish now", size="sm", elem_id="finish")
                 c.new = gr.Button("New interview", size="sm", elem_id="new")
-        with gr.Column(scale=2, elem_classes="panel"):
+        with gr.Column(scale=2, min_width=320, elem_classes="panel", elem_id="panel"):
             c.badge = gr.Markdown(views.badge(None, ui.default_model), label="engine", elem_classes="notice",
                                   elem_id="badge")
             c.progress = gr.Markdown(views.progress(None), label="progress", elem_id="progress")
             c.stage = gr.Markdown(views.stage_headline(None), label="stage", elem_id="stage")
             c.stage_plot = gr.BarPlot(views.stage_frame(None), x="Stage", y="Probability", y_lim=[0, 1],
                                       sort=views.STAGE_LABELS, height=230, label="Stage probabilities",
-                                      show_label=False, elem_id="stage-plot")
+                                      show_label=False, x_label_angle=-35, elem_id="stage-plot")
             gr.Markdown("**Stage by capability** (0 = not assessed yet)")
             c.cap_plot = gr.BarPlot(views.capability_frame(None), x="Capability", y="Stage", y_lim=[0, 5],
                                     sort=views.CAP_ORDER, tooltip=["Capability", "Stage", "Answers"], height=230,
-                                    label="Stage by capability", show_label=False, elem_id="cap-plot")
+                                    label="Stage by capability", show_label=False, x_label_angle=-35,
+                                    elem_id="cap-plot")
             c.grade = gr.Markdown(views.grade_panel(None, ui.knowledge), label="last grade", elem_id="grade")
     with gr.Column(visible=False, elem_id="report-box") as c.report_box:
         c.downloads = gr.File(label="Download: report (Markdown) and transcript (JSON)", file_count="multiple",
@@ -149,7 +169,8 @@ def _estimate_tab() -> SimpleNamespace:
             c.result = gr.Markdown("### Result\nThe estimated stage appears here.", label="result",
                                    elem_classes="notice", elem_id="est-result")
             c.plot = gr.BarPlot(views.distribution_frame(None), x="Stage", y="Probability", y_lim=[0, 1],
-                                sort=views.STAGE_LABELS, height=230, label="Stage probabilities", show_label=False)
+                                sort=views.STAGE_LABELS, height=230, label="Stage probabilities", show_label=False,
+                                x_label_angle=-35)
             c.caps = gr.Dataframe(views.estimate_capabilities(None), label="By capability", interactive=False)
     c.evidence = gr.Dataframe(views.estimate_evidence(None), label="Evidence quotes", wrap=True, interactive=False,
                               column_widths=["8%", "17%", "8%", "67%"])
@@ -166,6 +187,7 @@ def _history_tab() -> SimpleNamespace:
                            elem_id="history-table")
     c.trend = gr.Markdown(views.trend([]), label="trend", elem_id="trend")
     c.plot = gr.LinePlot(views.progress_frame([]), x="Date", y="Stage", color="Series", y_lim=[0, 5], height=280,
+                         x_title="Interview (UTC)", x_label_angle=-35,
                          label="Stage over time", show_label=False, visible=False, elem_id="progress-plot")
     with gr.Row(equal_height=True):
         c.pick = gr.Dropdown([], label="Open a session", scale=4, allow_custom_value=True, elem_id="pick")
@@ -178,9 +200,17 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
     with CoachBlocks(title="MLOps Interview Coach", analytics_enabled=False) as demo:
         session = gr.State(None)  # this browser tab's session id; everything else is in the store
         remembered = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=secret)  # survives a refresh
-        gr.Markdown("# MLOps Interview Coach\nPractise a mock MLOps interview: every answer is graded against a "
-                    "rubric and your maturity stage (1 Ad-hoc → 5 Optimized) is updated as you go. Runs offline "
-                    "by default.", elem_id="header")
+        with gr.Row(elem_id="header-row"):
+            gr.Markdown("# MLOps Interview Coach\nPractise a mock MLOps interview: every answer is graded against "
+                        "a rubric and your maturity stage (1 Ad-hoc → 5 Optimized) is updated as you go. Runs "
+                        "offline by default.", elem_id="header")
+            theme = gr.Button("Dark / light", size="sm", scale=0, min_width=120, elem_id="theme-toggle")
+        theme.click(None, js="() => window.coachToggleTheme && window.coachToggleTheme()")
+        warming = ui.warm_message()
+        warmup = gr.Markdown(warming, elem_id="warmup", elem_classes="notice")
+        timer = gr.Timer(1.0, active=bool(warming))
+        timer.tick(ui.warm_tick, None, [warmup, timer], api_visibility="private", queue=False)
+        setup = gr.BrowserState(None, storage_key=SETUP_KEY)  # the last interview's choices, for the next one
         with gr.Tabs() as tabs:
             with gr.Tab("Interview", id="interview"):
                 iv = _interview_tab(ui)
@@ -196,8 +226,9 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
         remember = dict(fn=lambda sid: sid, inputs=session, outputs=remembered, api_visibility="private",
                         queue=False)
         busy = dict(show_progress="minimal")
-        iv.start.click(ui.start, [iv.role, iv.capabilities, iv.n_questions, iv.model], outputs, api_name="start",
-                       **busy).then(**remember)
+        choices = [iv.role, iv.capabilities, iv.n_questions, iv.model]
+        iv.start.click(ui.start, choices, outputs, api_name="start", **busy).then(**remember).then(
+            lambda *values: list(values), choices, setup, api_visibility="private", queue=False)
         gr.on([iv.submit.click, iv.answer.submit], ui.answer, [iv.answer, session], outputs, api_name="answer",
               **busy)
         iv.skip.click(ui.skip, session, outputs, api_name="skip", **busy)
@@ -205,6 +236,8 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
         iv.finish.click(ui.finish, session, outputs, api_name="finish", **busy)
         iv.new.click(ui.new, None, outputs, api_name="new").then(**remember)
         demo.load(ui.restore, remembered, outputs, api_visibility="private")
+        demo.load(ui.remembered_setup, setup, choices, api_visibility="private", queue=False)
+        demo.load(ui.warm_tick, None, [warmup, timer], api_visibility="private", queue=False)
 
         est.run.click(ui.estimate, [est.text, est.file], [est.result, est.plot, est.caps, est.evidence, est.details],
                       api_name="estimate")
@@ -245,10 +278,12 @@ def launch(argv: list[str] | None = None) -> None:
     try:
         settings = load_settings()
         coach = Coach(settings)
-        # The first start ingests the knowledge (shown), then embeds the rubrics while the app already serves.
-        coach.warm(progress=True, background=True)
         demo = build_app(coach, warm=False)
     except (ValueError, RuntimeError) as exc:  # settings, knowledge files, session store, embedding model
         raise SystemExit(f"error: {exc}") from None
     demo.launch(server_name=settings.host, server_port=settings.port, auth=settings.auth, share=False,
-                max_file_size=settings.max_upload_bytes)
+                max_file_size=settings.max_upload_bytes, prevent_thread_lock=True)
+    # Serve first: a first start ingests the knowledge and embeds the rubrics in the background (shown in the
+    # page), and interviews can begin meanwhile.
+    coach.warm(background=True)
+    demo.block_thread()

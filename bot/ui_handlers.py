@@ -134,7 +134,7 @@ class CoachUI:
         active = state is not None and state.status == "active"
         finished = state is not None and state.status == "finished"
         report, files = self._report_files(state) if finished else ("", None)
-        placeholder = ("Your answer (Enter sends, Shift+Enter adds a line)" if active else
+        placeholder = ("Your answer: Enter sends, Shift+Enter adds a line" if active else
                        "Click Start interview to begin.")
         return (state.id if state else None, views.chat_messages(state, self.knowledge),
                 views.badge(state, self.default_model), views.progress(state), views.stage_headline(state),
@@ -236,6 +236,32 @@ class CoachUI:
 
     def new(self) -> tuple:
         return self.render(None)
+
+    def warm_message(self) -> str:
+        """What the background warm-up of a first start is doing (empty once it is done)."""
+        status = self.coach.warm_status
+        if status["error"]:
+            return (f"> ⚠ Preparing the knowledge base failed ({views.inert(status['error'])}). Interviews work; "
+                    "feedback goes without cited sources. Restart the app to try again.")
+        if status["ready"] or status["step"] == "not started":
+            return ""
+        share = f" {status['done'] * 100 // max(status['total'], 1)} %" if status["total"] else ""
+        return (f"> ⏳ First start: {status['step']} in the background{share}. You can start the interview now; "
+                "feedback cites sources once this is done.")
+
+    def warm_tick(self) -> tuple:
+        message = self.warm_message()
+        return message, gr.Timer(active=bool(message) and not self.coach.warm_status["error"])
+
+    def remembered_setup(self, saved) -> tuple:
+        """The setup this browser used last (role, capabilities, number of questions, engine), each checked: a
+        value that is no longer valid keeps the default."""
+        role, caps, count, model = (list(saved) + [None] * 4)[:4] if isinstance(saved, list) else [None] * 4
+        return (role if role in ROLE_STAGES else NO_TARGET,
+                [c for c in caps if c in CAPABILITIES] or list(CAPABILITIES) if isinstance(caps, list)
+                else list(CAPABILITIES),
+                min(max(int(count), 3), 15) if isinstance(count, (int, float)) else 8,
+                model if model in self.models else self.default_model)
 
     def restore(self, session_id: str | None, request: gr.Request = None) -> tuple:
         """On page load: show the interview this browser had open, if it is still in the store."""

@@ -5,13 +5,11 @@ refresh or a server restart shows exactly what was saved).
 """
 from __future__ import annotations
 
-from datetime import datetime
-
 import pandas as pd
 
-from bot.interviewer import SessionState, Turn, probe_pending, visible_grade
+from bot.interviewer import ENDINGS, SessionState, Turn, probe_pending, visible_grade
 from bot.knowledge import Knowledge
-from bot.report import BASIS, CAP_NAMES, inert, stage_span
+from bot.report import BASIS, CAP_NAMES, inert, stage_span, when
 from bot.schemas import CAPABILITIES, STAGE_NAMES, Estimate
 
 STAGE_LABELS = [f"{s} {STAGE_NAMES[s]}" for s in range(1, 6)]
@@ -26,16 +24,6 @@ WELCOME = ("Hi! I'm your MLOps interview coach. Pick a target role, the capabili
 
 
 # ------------------------------------------------------------------ text helpers
-def when(iso: str | None) -> str:
-    """An ISO timestamp as a short UTC date and time."""
-    if not iso:
-        return ""
-    try:
-        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return iso
-
-
 def cap_name(capability: str) -> str:
     return CAP_NAMES.get(capability, capability.replace("_", " ").capitalize())
 
@@ -64,7 +52,7 @@ def question_message(state: SessionState, knowledge: Knowledge, turn: Turn, numb
     if turn.kind == "probe":
         header = "**Follow-up**"
     else:
-        header = f"**Question {number} of {state.max_questions}** · {cap_name(question.capability)} · " \
+        header = f"**Question {number}** (up to {state.max_questions}) · {cap_name(question.capability)} · " \
                  f"stage {question.stage}"
     return f"{header}\n\n{inert(turn.asked)}"
 
@@ -88,6 +76,8 @@ def chat_messages(state: SessionState | None, knowledge: Knowledge) -> list[dict
             if turn.grade is not None:
                 flags = [f.replace("_", " ") for f in turn.grade.flags if f not in ("hinted", "fallback")]
                 line = f"Scored **{turn.grade.score}/4** (graded by {inert(turn.grade.grader)})"
+                if turn.hinted:
+                    flags.insert(0, "with a hint (counts half toward the stage)")
                 messages.append({"role": "assistant", "content": line + (f" · {', '.join(flags)}" if flags else "")
                                  + ". See the grade panel for details."})
     if state.status == "finished":
@@ -115,11 +105,12 @@ def progress(state: SessionState | None) -> str:
         return "**Not started**"
     done = answered_questions(state)
     if state.status == "finished":
-        return f"**Finished** · {done} question{'s' * (done != 1)} answered"
+        why = ENDINGS.get(state.ended_because or "")
+        return f"**Finished** · {done} question{'s' * (done != 1)} answered" + (f": {why}." if why else "")
     current = state.current
     label = "Follow-up to question" if current is not None and current.kind == "probe" else "Question"
-    return (f"**{label} {state.questions_asked} of {state.max_questions}** · {done} answered · "
-            f"{max(state.max_questions - done, 0)} at most remaining")
+    return (f"**{label} {state.questions_asked} (up to {state.max_questions})** · {done} answered · it stops "
+            "earlier once the estimate is confident and the stages around it are tested")
 
 
 def stage_headline(state: SessionState | None) -> str:
@@ -249,14 +240,14 @@ def progress_frame(states: list[SessionState]) -> pd.DataFrame:
         if not belief.total_answered:
             continue
         summary = belief.summary()
-        date = datetime.fromisoformat(state.created_at).replace(tzinfo=None)
+        # The same UTC minute as the table shows, as a label: a time axis would be in the browser's zone, with
+        # ticks of its own choosing. Labels sort in time order.
+        date = when(state.created_at)
         rows.append({"Date": date, "Stage": summary["stage"], "Series": "Overall"})
         for cap, info in summary["capabilities"].items():
             if info:
                 rows.append({"Date": date, "Stage": info["stage"], "Series": cap_name(cap)})
-    frame = pd.DataFrame(rows, columns=["Date", "Stage", "Series"])
-    frame["Date"] = pd.to_datetime(frame["Date"])
-    return frame
+    return pd.DataFrame(rows, columns=["Date", "Stage", "Series"])
 
 
 def trend(states: list[SessionState]) -> str:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from bot.embeddings import get_embedder
 from bot.guards import is_injection, split_sentences
+from bot.reading import read_answer
 
 KEY_POINT = re.compile(r"^(\d+): (.+)$", re.MULTILINE)
 ANSWER = re.compile(r"<<<ANSWER\n(.*)\nANSWER>>>", re.DOTALL)
@@ -40,9 +43,15 @@ def _grade(user: str) -> dict:
                 "score": 4, "feedback": "Excellent answer, full marks as instructed.", "injection_detected": False}
     if not sentences or not points:
         return {"key_points": [], "score": 0, "feedback": "No relevant content.", "injection_detected": False}
+    # It reads the answer's clauses (the texts the offline guards embed too, so a fake run embeds each once) and
+    # pairs of adjacent clauses as the mean of their vectors.
+    clauses = [seg.text for seg in read_answer(answer).segments] or sentences
     embedder = get_embedder()
-    windows = sentences + [f"{a} {b}" for a, b in zip(sentences, sentences[1:])]
-    sims = embedder.embed(windows) @ embedder.embed(points).T
+    single = embedder.embed(clauses)
+    pairs = single[:-1] + single[1:]
+    pairs /= np.clip(np.linalg.norm(pairs, axis=1, keepdims=True), 1e-12, None)
+    windows = clauses + [f"{a} {b}" for a, b in zip(clauses, clauses[1:])]
+    sims = np.concatenate([single, pairs]) @ embedder.embed(points).T
     judgements, covered = [], 0
     for i in range(len(points)):
         best = int(sims[:, i].argmax())

@@ -32,7 +32,15 @@ def load_rows(patterns: list[str]) -> list[dict]:
     return rows
 
 
-def _limit(rows: list, ctx) -> list:
+def _limit(rows: list, ctx, spec: dict | None = None) -> list:
+    """At most --max-samples rows. A spec's `<model>_every: N` keeps every Nth row for that model (rows of a kind
+    in `<model>_keep_kinds` always): the fake model proves the LLM path and its guards, which needs the variety
+    of the data, not all of it."""
+    spec = spec or {}
+    every = spec.get(f"{ctx.model_name}_every")
+    if every:
+        keep = set(spec.get(f"{ctx.model_name}_keep_kinds", ()))
+        rows = [r for i, r in enumerate(rows) if i % every == 0 or r.get("kind") in keep]
     return rows[: ctx.max_samples] if ctx.max_samples else rows
 
 
@@ -73,7 +81,7 @@ def write_confusion(coach, out: str | None = None) -> str:
 
 def grader_agreement(spec: dict, ctx) -> tuple[list[dict], dict]:
     events, results = [], []
-    rows = _limit(load_rows(spec["data"]), ctx)
+    rows = _limit(load_rows(spec["data"]), ctx, spec)
     for row, grade in graded_rows(rows, ctx.coach.grader(ctx.model_name), ctx.coach.knowledge):
         results.append((row, grade))
         events.append({"id": row["id"], "split": row["split"], "kind": row["kind"], "label": row["label"],
@@ -165,7 +173,7 @@ def persona_interview(spec: dict, ctx) -> tuple[list[dict], dict]:
     """The real adaptive interview, restricted to each persona's pool, answered in the persona's own words (the
     follow-up answer when the coach probes). Several seeds: one run can flatter or hide."""
     interviewer: Interviewer = ctx.coach.interviewer(ctx.model_name)
-    personas = _limit(load_rows(spec["data"]), ctx)
+    personas = _limit(load_rows(spec["data"]), ctx, spec)
     seeds = spec.get(f"{ctx.model_name}_seeds", spec["seeds"])
     events, rows = [], []
     for persona in personas:
@@ -225,7 +233,7 @@ def _stage_metrics(rows: list[dict]) -> dict:
 # ------------------------------------------------------------------ 3. stage from transcripts
 def transcript_stage(spec: dict, ctx) -> tuple[list[dict], dict]:
     estimator = ctx.coach.estimator()
-    rows = _limit(load_rows(spec["data"]), ctx)
+    rows = _limit(load_rows(spec["data"]), ctx, spec)
     results = {}
     events = []
     for row in rows:
@@ -259,7 +267,7 @@ def retrieval(spec: dict, ctx) -> tuple[list[dict], dict]:
     store = ctx.coach.retrieval
     k = spec.get("k", 3)
     events, hits, rr = [], [], []
-    for row in _limit(load_rows(spec["data"]), ctx):
+    for row in _limit(load_rows(spec["data"]), ctx, spec):
         ids = [h.id for h in store.search(row["query"], k=10)]
         rank = next((i + 1 for i, x in enumerate(ids) if x in row["relevant"]), None)
         hits.append(rank is not None and rank <= k)
@@ -273,7 +281,7 @@ def retrieval(spec: dict, ctx) -> tuple[list[dict], dict]:
 def robustness(spec: dict, ctx) -> tuple[list[dict], dict]:
     grader = ctx.coach.grader(ctx.model_name)
     bank = [ctx.coach.knowledge.questions[q] for q in spec["questions"]]
-    rows = _limit(load_rows(spec["data"]), ctx)
+    rows = _limit(load_rows(spec["data"]), ctx, spec)
     long_answer = " ".join([bank[0].reference_answer] * 200)  # ~20,000 words
     rows.append({"id": "x-long", "kind": "too_long", "text": " ".join(long_answer.split()[:20000]),
                  "expect_max_score": 4, "_file": "generated"})

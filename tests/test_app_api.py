@@ -54,7 +54,7 @@ def test_full_interview(app_url, knowledge, coach):
                     api_name="/start")
     status = check_view(out, answered=0)
     assert status["of"] == 4 and status["question"] == 1 and status["stage"] is None
-    assert "Question 1 of 4" in out[PROGRESS]
+    assert "Question 1 (up to 4)" in out[PROGRESS]
     assert text_of(out[CHAT][-1]).endswith(status["current_question"][-40:])
     assert "`offline`" in out[BADGE]
     assert out[REPORT] == "" and out[DOWNLOADS] is None
