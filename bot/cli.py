@@ -67,7 +67,7 @@ def cmd_grade(args) -> int:
     from bot.records import read_json_lines
 
     coach = Coach()
-    coach.warm(progress=True)
+    coach.retrieval_with_progress()  # the knowledge store for the feedback's sources; rubrics are embedded per use
     grader = coach.grader(args.model)
     bad = False
     with _writer(args.out) as out:
@@ -93,9 +93,7 @@ def cmd_estimate(args) -> int:
     from bot.coach import Coach
     from bot.estimate import Transcript, parse_transcripts
 
-    coach = Coach()
-    coach.warm(progress=True)
-    estimator = coach.estimator()
+    estimator = Coach().estimator()  # embeds only the matrix it reads against (no store, no rubrics)
     bad = False
     with _writer(args.out) as out:
         for item in parse_transcripts(_read_input(args.file)):
@@ -106,6 +104,23 @@ def cmd_estimate(args) -> int:
                 payload, bad = {"id": item.id if isinstance(item.id, str) else None, "error": item.error}, True
             out.write(json.dumps(payload, ensure_ascii=False) + "\n")
     return 1 if bad else 0
+
+
+def cmd_match(args) -> int:
+    from bot.coach import Coach
+    from bot.job_match import JobMatchError
+
+    text = _read_input(args.file)
+    if args.model and args.model != "offline":
+        print(f"note: Job-Match reads postings offline; --model {args.model} is not used for it", file=sys.stderr)
+    try:
+        result = Coach().job_matcher().match(text)
+    except JobMatchError as exc:
+        print(f"error: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    with _writer(args.out) as out:
+        out.write(result.model_dump_json() + "\n")
+    return 0
 
 
 def cmd_questions(args) -> int:
@@ -189,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("estimate", cmd_estimate, "Estimate a maturity stage from conversations (JSON, JSON Lines or Q:/A: text).")
     p.add_argument("file")
     p.add_argument("--out", help="write results here instead of standard output")
+    p = add("match", cmd_match, "Read a job posting (text or Markdown; - for stdin): the stage and capabilities "
+            "it asks for, with the phrases that show it.")
+    p.add_argument("file")
+    p.add_argument("--out", help="write the result here instead of standard output")
     p = add("questions", cmd_questions, "List the question bank.", model=False)
     p.add_argument("--stage", type=int, choices=range(1, 6))
     p.add_argument("--capability", choices=CAPS)

@@ -105,6 +105,13 @@ class Coach:
     def _note_progress(self, label: str, done: int, total: int) -> None:
         self.warm_status.update(step=label, done=done, total=total)
 
+    def retrieval_with_progress(self):
+        """The knowledge store, ingested first if needed with a progress bar (a command's first run)."""
+        from bot.retrieval import get_store
+
+        get_store(self.settings, progress=True)
+        return self.retrieval
+
     def store_if_ready(self):
         """The knowledge store, or None while a background warm-up is still ingesting it (never blocks a turn)."""
         if self._warming is not None and self._warming.is_alive() and "retrieval" not in self.__dict__:
@@ -131,6 +138,15 @@ class Coach:
 
     def estimator(self):
         return self._estimator
+
+    @cached_property
+    def _job_matcher(self):
+        from bot.job_match import JobMatcher
+
+        return JobMatcher(self.knowledge)
+
+    def job_matcher(self):
+        return self._job_matcher
 
     def report(self, state: SessionState) -> tuple[dict, str]:
         report = build_report(state, self.knowledge)

@@ -52,6 +52,8 @@ class SessionState(BaseModel):
     notices: list[str] = Field(default_factory=list)
     seen_before: list[str] = Field(default_factory=list)  # question ids from the candidate's earlier interviews
     pool: list[str] = Field(default_factory=list)  # the only question ids to ask from (empty: the whole bank)
+    job: dict | None = None  # the Job-Match reading of the posting this interview was tailored to
+    practising_gaps: bool = False  # drawn from key points the candidate missed before
     usage: dict = Field(default_factory=lambda: {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0})
 
     @property
@@ -141,7 +143,7 @@ class Interviewer:
 
     def start(self, role: str | None = None, target_stage: int | None = None, capabilities: list[str] | None = None,
               max_questions: int | None = None, seed: int | None = None, seen: set[str] | None = None,
-              pool: list[str] | None = None) -> SessionState:
+              pool: list[str] | None = None, job: dict | None = None, practising_gaps: bool = False) -> SessionState:
         """A new interview. `seen`: question ids from the candidate's earlier interviews, asked again only when no
         other question would be as informative."""
         if role and target_stage is None:
@@ -150,7 +152,8 @@ class Interviewer:
         state = SessionState(role=role, target_stage=target_stage, capabilities=focus,
                              max_questions=max(1, min(int(max_questions or self.model.settings.max_questions), 30)),
                              model=self.model.name, seed=random.randrange(1 << 30) if seed is None else seed,
-                             seen_before=sorted(seen or ()), pool=list(pool or ()))
+                             seen_before=sorted(seen or ()), pool=list(pool or ()), job=job,
+                             practising_gaps=practising_gaps)
         state.belief = Belief(target_stage=target_stage).__dict__
         meter = self._meter()
         self._ask_next(state)

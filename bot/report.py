@@ -100,10 +100,29 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
         "next_stage_gaps": list(knowledge.stages[overall].next_stage_gaps) if overall else [],
         "plan_90_days": plan(gaps, knowledge, target),
         "resume_bullets": resume_bullets([(CAP_NAMES[p["capability"]], p["quote"]) for p in practice]),
+        "job_match": job_fit(state.job, summary if has_evidence else None, caps),
         "notices": state.notices,
         "usage": {**state.usage, "estimated_cost_usd": estimated_cost(state.model, state.usage.get("prompt_tokens", 0),
                                                                       state.usage.get("completion_tokens", 0))},
     }
+
+
+def job_fit(job: dict | None, summary: dict | None, caps: dict) -> dict | None:
+    """How the estimate compares with what the posting asks for: overall and per capability it asks for."""
+    if not job:
+        return None
+    rows = []
+    for cap, strength in sorted(job["capabilities"].items(), key=lambda kv: -kv[1]):
+        if strength < 0.5:
+            continue
+        info = caps.get(cap)
+        have = info["stage"] if info else None
+        rows.append({"capability": cap, "asks": job["stage"], "estimate": have,
+                     "verdict": "not assessed" if have is None else "meets it" if have >= job["stage"] else
+                     f"{job['stage'] - have} stage{'s' * (job['stage'] - have != 1)} short"})
+    overall = summary["stage"] if summary else None
+    return {"stage": job["stage"], "role": job["role"], "estimate": overall, "capabilities": rows,
+            "phrases": [m["phrase"] for m in job.get("matched", [])][:5]}
 
 
 def plan(gaps: list[dict], knowledge: Knowledge, target: int) -> list[dict]:
@@ -191,6 +210,18 @@ def to_markdown(report: dict) -> str:
         lines.append(f"| {CAP_NAMES[cap]} | " + (f"{info['stage']} {info['name']} | ±{info['sd']} "
                      f"({info['confidence']:.0%}) | {span} | {info['answers']}" if info
                      else "not assessed | – | – | 0") + " |")
+    job = report.get("job_match")
+    if job:
+        short = "" if job["estimate"] is None else (
+            " You meet it." if job["estimate"] >= job["stage"] else
+            f" You are estimated {job['stage'] - job['estimate']} stage(s) below it.")
+        lines += ["", "## Match to the job posting", "",
+                  f"The posting asks for stage {job['stage']} ({STAGE_NAMES[job['stage']]}, like a {job['role']})."
+                  + short, "", "| Capability it asks for | Stage it asks | Your estimate | |", "|---|---|---|---|"]
+        lines += [f"| {CAP_NAMES[r['capability']]} | {r['asks']} | {r['estimate'] or '–'} | {r['verdict']} |"
+                  for r in job["capabilities"]]
+        if job["phrases"]:
+            lines += ["", "From the posting: " + "; ".join(f"\u201c{inert(p)}\u201d" for p in job["phrases"])]
     lines += ["", "## Strengths (what you described doing)", ""]
     for s in report["strengths"]:
         lines.append(f"- **{CAP_NAMES[s['capability']]}** ({_cap_stage(s['stage'], s)}):")

@@ -114,6 +114,16 @@ def _interview_tab(ui: CoachUI) -> SimpleNamespace:
                                               value=list(CAPABILITIES), label="Capabilities to practise",
                                               scale=4, elem_id="capabilities")
             c.start = gr.Button("Start interview", variant="primary", scale=1, min_width=160, elem_id="start")
+        with gr.Accordion("Job-Match: tailor the interview to a job posting (optional)", open=False,
+                          elem_id="job-box"):
+            with gr.Row(equal_height=False):
+                c.job_text = gr.Textbox(label="Job posting", lines=5, max_lines=14, scale=3, elem_id="job-text",
+                                        placeholder="Paste the whole posting: responsibilities and requirements.")
+                c.job_file = gr.File(label="…or upload it (.txt, .md)", file_types=[".txt", ".md"],
+                                     type="filepath", height=120, scale=1, elem_id="job-file")
+            c.job_read = gr.Button("Read the posting", size="sm", elem_id="job-read")
+            c.job_result = gr.Markdown("", elem_id="job-result")
+        c.job = gr.State(None)
     with gr.Row(equal_height=False, elem_id="interview-row"):
         with gr.Column(scale=3, min_width=320):
             c.chat = gr.Chatbot(views.chat_messages(None, ui.knowledge), label="Interview", show_label=False,
@@ -227,7 +237,9 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
                         queue=False)
         busy = dict(show_progress="minimal")
         choices = [iv.role, iv.capabilities, iv.n_questions, iv.model]
-        iv.start.click(ui.start, choices, outputs, api_name="start", **busy).then(**remember).then(
+        iv.job_read.click(ui.read_job, [iv.job_text, iv.job_file], [iv.job_result, iv.role, iv.capabilities, iv.job],
+                          api_name="match")
+        iv.start.click(ui.start, choices + [iv.job], outputs, api_name="start", **busy).then(**remember).then(
             lambda *values: list(values), choices, setup, api_visibility="private", queue=False)
         gr.on([iv.submit.click, iv.answer.submit], ui.answer, [iv.answer, session], outputs, api_name="answer",
               **busy)

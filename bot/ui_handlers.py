@@ -172,7 +172,7 @@ class CoachUI:
 
     # ------------------------------------------------------------------ interview
     def start(self, role: str | None, capabilities: list[str] | None, n_questions: float | None,
-              model: str | None, request: gr.Request = None):
+              model: str | None, job: dict | None = None, request: gr.Request = None):
         model = model or self.default_model
         if model not in self.models:
             raise gr.Error(f"Unknown engine {model!r}: choose one of {', '.join(self.models)}.")
@@ -185,7 +185,7 @@ class CoachUI:
         interviewer, notice = self._interviewer(model)
         seen = self.coach.sessions.question_ids(owner=owner_of(request))
         state = interviewer.start(role=role, capabilities=focus or list(CAPABILITIES), max_questions=count, seen=seen,
-                                    seed=self.coach.settings.seed)
+                                    seed=self.coach.settings.seed, job=job if isinstance(job, dict) else None)
         state.notices = notices + ([notice] if notice else []) + state.notices
         state.owner = owner_of(request)
         self.coach.sessions.save(state)
@@ -252,6 +252,23 @@ class CoachUI:
     def warm_tick(self) -> tuple:
         message = self.warm_message()
         return message, gr.Timer(active=bool(message) and not self.coach.warm_status["error"])
+
+    def read_job(self, text: str | None, file: str | None) -> tuple:
+        """Job-Match: the posting's stage and capabilities, which set the interview's role and focus."""
+        from bot.job_match import JobMatchError
+
+        if file:
+            try:
+                text = Path(file).read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError):
+                raise gr.Error(f"{Path(file).name}: not a UTF-8 text file; save the posting as .txt or .md") from None
+        if not (text or "").strip():
+            raise gr.Error("Paste a job posting (or upload it as a .txt or .md file) first.")
+        try:
+            match = self.coach.job_matcher().match(text)
+        except JobMatchError as exc:
+            raise gr.Error(f"Job-Match: {exc}") from None
+        return views.job_summary(match), match.role, match.focus(), match.model_dump()
 
     def remembered_setup(self, saved) -> tuple:
         """The setup this browser used last (role, capabilities, number of questions, engine), each checked: a

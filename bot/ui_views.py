@@ -274,3 +274,20 @@ def trend(states: list[SessionState]) -> str:
     if not (improved or stalled or dropped):
         lines.append("\nNo capability was assessed in both the first and the latest interview.")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ job match
+def job_summary(match) -> str:
+    """What Job-Match read from a posting, with the posting's words behind it."""
+    asked = [c for c in match.focus() if match.capabilities[c] >= 0.5]
+    lines = [f"### The posting asks for stage {match.stage} · {STAGE_NAMES[match.stage]} ({match.confidence:.0%} "
+             f"likely), like a {match.role}",
+             "Capabilities it asks for: " + (", ".join(f"**{cap_name(c)}** ({match.capabilities[c]:.0%})"
+                                                       for c in asked) or "none clearly, so all five"), "",
+             "The interview below is set to this role and these capabilities; change them if you like.", "",
+             "**What it matched** (the posting's words → capability, stage):"]
+    for m in match.matched[:12]:
+        lines.append(f"- \u201c{inert(m.phrase)}\u201d → {cap_name(m.capability)}, stage {m.stage}")
+    if len(match.matched) > 12:
+        lines.append(f"- … and {len(match.matched) - 12} more")
+    return "\n".join(lines)

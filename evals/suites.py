@@ -378,6 +378,29 @@ def cost(spec: dict, ctx) -> tuple[list[dict], dict]:
                     "usd_per_10_question_session": prices}
 
 
-SUITES = {"grader_agreement": grader_agreement, "stage_simulation": stage_simulation,
+# ------------------------------------------------------------------ 7. job match
+def job_match(spec: dict, ctx) -> tuple[list[dict], dict]:
+    """Stage and capabilities read from job postings against their labels (offline matcher for every model)."""
+    matcher = ctx.coach.job_matcher()
+    events, rows = [], []
+    for row in _limit(load_rows(spec["data"]), ctx, spec):
+        out = matcher.match(row["text"])
+        asked, labelled = set(c for c, v in out.capabilities.items() if v >= 0.5), set(row["label_capabilities"])
+        rows.append({"split": row["split"], "style": row["style"], "true": row["label_stage"], "stage": out.stage,
+                     "recall": len(asked & labelled) / len(labelled),
+                     "precision": len(asked & labelled) / len(asked) if asked else 0.0})
+        events.append({"id": row["id"], **rows[-1], "confidence": out.confidence, "matched": len(out.matched)})
+    metrics = {}
+    for name in ("all", "dev", "heldout"):
+        sel = [r for r in rows if name == "all" or r["split"] == name]
+        if sel:
+            metrics[name] = {**stage_accuracy([r["true"] for r in sel], [r["stage"] for r in sel]),
+                             "signed_error": round(float(np.mean([r["stage"] - r["true"] for r in sel])), 3),
+                             "capability_recall": round(float(np.mean([r["recall"] for r in sel])), 3),
+                             "capability_precision": round(float(np.mean([r["precision"] for r in sel])), 3)}
+    return events, metrics
+
+
+SUITES = {"grader_agreement": grader_agreement, "job_match": job_match, "stage_simulation": stage_simulation,
           "persona_interview": persona_interview,
           "transcript_stage": transcript_stage, "retrieval": retrieval, "robustness": robustness, "cost": cost}

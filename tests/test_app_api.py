@@ -300,3 +300,14 @@ def test_fallback_to_the_offline_engine_is_announced(coach, fake_model, monkeypa
     assert "graded by `offline`" in badge and "fake model was unavailable" in badge
     assert status["model"] == "fake" and status["last_grade"]["grader"] == "offline"
     assert "offline engine graded this answer" in status["last_grade"]["notice"]
+
+
+def test_job_match_sets_the_role_and_focus_and_reaches_the_report(app_url):
+    from tests.test_core_job_match import PLATFORM
+
+    c = client(app_url)
+    summary, role, focus = c.predict(PLATFORM, None, api_name="/match")  # the State holding it stays server-side
+    assert "asks for stage 4" in summary or "asks for stage 5" in summary
+    assert role in ("AI Platform Lead", "Head of AI Ops") and "monitoring" in focus
+    with pytest.raises(Exception, match="at least 25 words"):
+        c.predict("MLOps engineer wanted", None, api_name="/match")
