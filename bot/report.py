@@ -216,7 +216,8 @@ def to_markdown(report: dict) -> str:
             " You meet it." if job["estimate"] >= job["stage"] else
             f" You are estimated {job['stage'] - job['estimate']} stage(s) below it.")
         lines += ["", "## Match to the job posting", "",
-                  f"The posting asks for stage {job['stage']} ({STAGE_NAMES[job['stage']]}, like a {job['role']})."
+                  f"The posting asks for stage {job['stage']} ({STAGE_NAMES[job['stage']]}, like "
+                  f"{'an' if job['role'][0] in 'AEIOU' else 'a'} {job['role']})."
                   + short, "", "| Capability it asks for | Stage it asks | Your estimate | |", "|---|---|---|---|"]
         lines += [f"| {CAP_NAMES[r['capability']]} | {r['asks']} | {r['estimate'] or '–'} | {r['verdict']} |"
                   for r in job["capabilities"]]

@@ -113,7 +113,9 @@ def _interview_tab(ui: CoachUI) -> SimpleNamespace:
             c.capabilities = gr.CheckboxGroup([(views.cap_name(k), k) for k in CAPABILITIES],
                                               value=list(CAPABILITIES), label="Capabilities to practise",
                                               scale=4, elem_id="capabilities")
-            c.start = gr.Button("Start interview", variant="primary", scale=1, min_width=160, elem_id="start")
+            with gr.Column(scale=1, min_width=160):
+                c.start = gr.Button("Start interview", variant="primary", elem_id="start")
+                c.gaps = gr.Button("Practise my gaps", elem_id="practise-gaps")
         with gr.Accordion("Job-Match: tailor the interview to a job posting (optional)", open=False,
                           elem_id="job-box"):
             with gr.Row(equal_height=False):
@@ -196,6 +198,7 @@ def _history_tab() -> SimpleNamespace:
     c.table = gr.Dataframe(views.history_table([]), label="Sessions", interactive=False, max_height=300,
                            elem_id="history-table")
     c.trend = gr.Markdown(views.trend([]), label="trend", elem_id="trend")
+    c.gaps = gr.Markdown(views.open_gaps_view([]), label="open key points", elem_id="open-gaps")
     c.plot = gr.LinePlot(views.progress_frame([]), x="Date", y="Stage", color="Series", y_lim=[0, 5], height=280,
                          x_title="Interview (UTC)", x_label_angle=-35,
                          label="Stage over time", show_label=False, visible=False, elem_id="progress-plot")
@@ -241,6 +244,8 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
                           api_name="match")
         iv.start.click(ui.start, choices + [iv.job], outputs, api_name="start", **busy).then(**remember).then(
             lambda *values: list(values), choices, setup, api_visibility="private", queue=False)
+        iv.gaps.click(ui.practise_gaps, [iv.n_questions, iv.model], outputs, api_name="practise_gaps",
+                      **busy).then(**remember)
         gr.on([iv.submit.click, iv.answer.submit], ui.answer, [iv.answer, session], outputs, api_name="answer",
               **busy)
         iv.skip.click(ui.skip, session, outputs, api_name="skip", **busy)
@@ -255,7 +260,7 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
                       api_name="estimate")
         est.example.click(lambda: EXAMPLE_TRANSCRIPT, None, est.text, api_visibility="private", queue=False)
 
-        history_outputs = [hist.table, hist.pick, hist.plot, hist.trend]
+        history_outputs = [hist.table, hist.pick, hist.plot, hist.trend, hist.gaps]
         hist.refresh.click(ui.history, None, history_outputs, api_name="history")
         history_tab.select(ui.history, None, history_outputs, api_visibility="private")
         hist.pick.change(ui.session_view, hist.pick, [hist.report, hist.resume], api_name="session")

@@ -142,7 +142,7 @@ class CoachUI:
                 gr.Column(visible=finished), report, files,
                 gr.Textbox(interactive=active and typing, placeholder=placeholder,
                            **({} if answer is None else {"value": answer})),
-                gr.Accordion(open=state is None),
+                gr.Accordion(open=not active),  # open again once finished: the next interview starts there
                 *(gr.Button(interactive=active and typing) for _ in range(4)),  # submit, hint, skip, finish
                 *(gr.Button(interactive=typing) for _ in range(2)),  # new, start
                 views.status(state))
@@ -187,6 +187,43 @@ class CoachUI:
         state = interviewer.start(role=role, capabilities=focus or list(CAPABILITIES), max_questions=count, seen=seen,
                                     seed=self.coach.settings.seed, job=job if isinstance(job, dict) else None)
         state.notices = notices + ([notice] if notice else []) + state.notices
+        state.owner = owner_of(request)
+        self.coach.sessions.save(state)
+        with self._session(state.id, request) as state:
+            yield from self._stream(state)
+
+    def _owned_states(self, request: gr.Request | None) -> list[SessionState]:
+        rows = self.coach.sessions.list(owner=owner_of(request))
+        states = []
+        for row in rows:
+            try:
+                states.append(self.coach.sessions.load(row["id"]))
+            except Exception:  # an unreadable row should not hide the rest
+                log.exception("could not load session %s", row["id"])
+        return states
+
+    def practise_gaps(self, n_questions: float | None, model: str | None, request: gr.Request = None):
+        """An interview drawn from the key points this login missed before, until they are covered."""
+        from bot.gaps import due_questions, open_gaps
+
+        model = model or self.default_model
+        if model not in self.models:
+            raise gr.Error(f"Unknown engine {model!r}: choose one of {', '.join(self.models)}.")
+        states = self._owned_states(request)
+        gaps = open_gaps(states, self.knowledge)
+        if not gaps:
+            raise gr.Error("No open gaps yet: finish an interview first; the key points you miss come back here "
+                           "until you cover them.")
+        latest = max(states, key=lambda s: s.created_at).id if states else None
+        pool = due_questions(gaps, latest)
+        capabilities = sorted({self.knowledge.questions[q].capability for q in pool})
+        interviewer, notice = self._interviewer(model)
+        count = min(max(int(n_questions or 8), 3), 15)
+        state = interviewer.start(capabilities=capabilities, max_questions=min(count, len(pool)), pool=pool,
+                                  seed=self.coach.settings.seed, practising_gaps=True)
+        points = sum(g.question_id in pool for g in gaps)
+        state.notices = [f"Practising your gaps: {points} key point{'s' * (points != 1)} you missed before, in "
+                         f"{len(pool)} question{'s' * (len(pool) != 1)}."] + ([notice] if notice else [])
         state.owner = owner_of(request)
         self.coach.sessions.save(state)
         with self._session(state.id, request) as state:
@@ -305,11 +342,15 @@ class CoachUI:
         return states
 
     def history(self, request: gr.Request = None) -> tuple:
+        from bot.gaps import open_gaps
+
         rows = self.coach.sessions.list(owner=owner_of(request))
         states = self._finished_states(rows)
         frame = views.progress_frame(states)
+        gaps = open_gaps(self._owned_states(request), self.knowledge)
         return (views.history_table(rows), gr.Dropdown(choices=views.history_choices(rows), value=None),
-                gr.LinePlot(frame, visible=frame["Date"].nunique() >= 2), views.trend(states))
+                gr.LinePlot(frame, visible=frame["Date"].nunique() >= 2), views.trend(states),
+                views.open_gaps_view(gaps))
 
     def session_view(self, session_id: str | None, request: gr.Request = None) -> tuple:
         if not session_id:

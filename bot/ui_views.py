@@ -281,7 +281,7 @@ def job_summary(match) -> str:
     """What Job-Match read from a posting, with the posting's words behind it."""
     asked = [c for c in match.focus() if match.capabilities[c] >= 0.5]
     lines = [f"### The posting asks for stage {match.stage} · {STAGE_NAMES[match.stage]} ({match.confidence:.0%} "
-             f"likely), like a {match.role}",
+             f"likely), like {'an' if match.role[0] in 'AEIOU' else 'a'} {match.role}",
              "Capabilities it asks for: " + (", ".join(f"**{cap_name(c)}** ({match.capabilities[c]:.0%})"
                                                        for c in asked) or "none clearly, so all five"), "",
              "The interview below is set to this role and these capabilities; change them if you like.", "",
@@ -290,4 +290,23 @@ def job_summary(match) -> str:
         lines.append(f"- \u201c{inert(m.phrase)}\u201d → {cap_name(m.capability)}, stage {m.stage}")
     if len(match.matched) > 12:
         lines.append(f"- … and {len(match.matched) - 12} more")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ gaps
+def open_gaps_view(gaps) -> str:
+    """Per capability, the key points still open from earlier interviews."""
+    if not gaps:
+        return ("### Open key points\nNone open. Key points you miss in an interview are listed here, and "
+                "**Practise my gaps** asks them again until you cover them.")
+    lines = [f"### Open key points ({len(gaps)})", "**Practise my gaps** on the Interview tab asks these again.", ""]
+    for cap in CAPABILITIES:
+        mine = [g for g in gaps if g.capability == cap]
+        if mine:
+            lines.append(f"**{cap_name(cap)}** ({len(mine)})")
+            lines += [f"- {inert(g.key_point)}" + (f" · missed {g.times_missed}×" if g.times_missed > 1 else "")
+                      for g in mine[:6]]
+            if len(mine) > 6:
+                lines.append(f"- … and {len(mine) - 6} more")
+            lines.append("")
     return "\n".join(lines)

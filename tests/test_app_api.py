@@ -311,3 +311,21 @@ def test_job_match_sets_the_role_and_focus_and_reaches_the_report(app_url):
     assert role in ("AI Platform Lead", "Head of AI Ops") and "monitoring" in focus
     with pytest.raises(Exception, match="at least 25 words"):
         c.predict("MLOps engineer wanted", None, api_name="/match")
+
+
+def test_practise_my_gaps_asks_the_questions_missed_before(app_url, knowledge):
+    c = client(app_url)
+    with pytest.raises(Exception, match="No open gaps yet"):
+        c.predict(3, "offline", api_name="/practise_gaps")
+    out = c.predict("No target", ["governance"], 3, "offline", api_name="/start")
+    asked = []
+    while not out[STATUS]["finished"]:
+        asked.append(out[STATUS]["current_question"])
+        out = c.predict("We don't really do that yet, I'm not sure.", api_name="/answer")
+    missed_ids = {bank_question(knowledge, q).id for q in asked}
+    out = c.predict(3, "offline", api_name="/practise_gaps")
+    assert not out[STATUS]["finished"]
+    assert bank_question(knowledge, out[STATUS]["current_question"]).id in missed_ids
+    assert any("Practising your gaps" in n for n in out[STATUS]["notices"])
+    history = c.predict(api_name="/history")
+    assert "Open key points" in history[-1] and "Governance" in history[-1]

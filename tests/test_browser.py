@@ -223,3 +223,31 @@ def test_phone_width_stacks_the_page_with_the_grade_under_the_answer(browser, ap
         shot(page, "07-phone-graded")
     finally:
         context.close()
+
+
+def test_job_match_then_practise_my_gaps(page):
+    from playwright.sync_api import expect
+
+    from tests.test_core_job_match import PLATFORM
+
+    page.get_by_text("Job-Match: tailor the interview to a job posting").click()
+    page.locator("#job-text textarea").fill(PLATFORM)
+    page.locator("#job-read").click()
+    expect(page.locator("#job-result")).to_contain_text("The posting asks for stage")
+    expect(page.locator("#job-result")).to_contain_text("drift detection")
+    role = page.locator("#role input").input_value()
+    assert role in ("AI Platform Lead", "Head of AI Ops"), role
+    shot(page, "08-job-match")
+    start_interview(page, questions=3)
+    page.locator("#answer textarea").fill("We don't have that yet, honestly I'm not sure how we would do it.")
+    page.locator("#submit").click()
+    expect(user_messages(page)).to_have_count(1)
+    expect(page.locator("#finish")).to_be_enabled()
+    page.locator("#finish").click()
+    expect(page.locator("#report")).to_contain_text("Match to the job posting")
+    page.locator("#practise-gaps").click()
+    expect(page.locator("#progress")).to_contain_text("Question 1")
+    expect(page.locator("#badge")).to_contain_text("Practising your gaps")
+    page.get_by_role("tab", name="History").click()
+    expect(page.locator("#open-gaps")).to_contain_text("Open key points")
+    shot(page, "09-open-gaps")
