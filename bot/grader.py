@@ -167,7 +167,7 @@ class Grader:
         segments = reading.credited
         if not segments:
             grade = self._zero(rubric, flags, "", None)
-            grade.feedback = self._nothing_credited(rubric, reading, flags, context)
+            grade.feedback = self._nothing_credited(rubric, reading, flags)
             return grade
         embedder = get_embedder()
         content = [s.text for s in segments]
@@ -178,7 +178,7 @@ class Grader:
             flags = flags + ["off_topic"]
             grade = self._zero(rubric, flags, "", None)
             grade.feedback = ("This answer does not address the question. " +
-                              self._feedback(rubric, [], grade.missed, flags, context, 0))
+                              self._feedback(rubric, [], grade.missed, flags, 0))
             return grade
         if rubric.red_flags:
             wrong = (vectors @ embedder.embed(list(rubric.red_flags)).T).max(axis=1)
@@ -205,14 +205,14 @@ class Grader:
         evidence = {i: _short(windows[where[i]].text, 200) for i in covered + partial}
         basis = {i: windows[where[i]].kind for i in covered + partial}
         return Grade(score=score, covered=covered, partial=partial, missed=missed, evidence=evidence, basis=basis,
-                     flags=flags, feedback=self._feedback(rubric, covered, missed, flags, context, score),
+                     flags=flags, feedback=self._feedback(rubric, covered, missed, flags, score),
                      grader="offline",
                      citations=[h.id for h in context][:3] + ([rubric.question_id] if rubric.question_id else []))
 
-    def _nothing_credited(self, rubric: Rubric, reading: Reading, flags: list[str], context) -> str:
+    def _nothing_credited(self, rubric: Rubric, reading: Reading, flags: list[str]) -> str:
         said = {s.kind for s in reading.segments}
         if "injection" in flags:
-            return self._feedback(rubric, [], list(range(len(rubric.key_points))), flags, context, 0)
+            return self._feedback(rubric, [], list(range(len(rubric.key_points))), flags, 0)
         if "negated" in said:
             return ("You said what your team does not do yet: honest, and useful to know, but it earns no credit "
                     "by itself. Say what you would put in place and how.")
@@ -221,9 +221,9 @@ class Grader:
         if "claim" in said:
             return ("A self-assessment is not evidence. Describe what you actually did or would do, with the "
                     "tools and the result.")
-        return self._feedback(rubric, [], list(range(len(rubric.key_points))), flags, context, 0)
+        return self._feedback(rubric, [], list(range(len(rubric.key_points))), flags, 0)
 
-    def _feedback(self, rubric: Rubric, covered: list[int], missed: list[int], flags: list[str], context,
+    def _feedback(self, rubric: Rubric, covered: list[int], missed: list[int], flags: list[str],
                   score: int) -> str:
         """What was good, what was missing, how a strong answer puts it. The rubric is only shown in return for a
         genuine attempt: an answer that earned nothing, or tried to instruct the grader, gets guidance instead."""
@@ -235,21 +235,17 @@ class Grader:
             parts.append("You listed terms without explaining them; say what you would do with each tool and why.")
         if "red_flag" in flags:
             parts.append("One claim in your answer is a common misconception, so it earned no credit.")
-        if covered and "injection" not in flags:
-            parts.append("Good: " + "; ".join(_short(rubric.key_points[i], 90) for i in covered[:2]) + ".")
         if missed and score > 0 and "injection" not in flags:
-            parts.append("Missing: " + "; ".join(_short(rubric.key_points[i], 90) for i in missed[:3]) + ".")
+            total = len(rubric.key_points)
+            parts.append(f"You covered {len(covered)} of {total} key points. The one to add first: "
+                         f"{rubric.key_points[missed[0]].rstrip('.')}.")
             model_line = self._reference_line(rubric, missed[0])
             if model_line:
-                parts.append(f"A strong answer would say: \u201c{model_line}\u201d"
-                             + (f" [{rubric.question_id}]" if rubric.question_id else ""))
+                parts.append(f"A strong answer would say: \u201c{model_line}\u201d")
         elif missed:
             parts.append("Answer the scenario directly: what you would do, with which tools, and why"
                          + (f" ({rubric.capability.replace('_', ' ')} practice)." if rubric.capability else "."))
-        for hit in context[:1]:
-            if hit.id.startswith("matrix-"):
-                parts.append(f"Background: {_short(hit.text.split(': ', 1)[-1], 160)} [{hit.id}]")
-        return " ".join(parts) or "Solid answer."
+        return " ".join(parts) or "Solid answer: it covers every key point."
 
     def _reference_line(self, rubric: Rubric, index: int) -> str:
         sentences = reference_sentences(rubric)
@@ -257,7 +253,7 @@ class Grader:
             return ""
         embedder = get_embedder()
         sims = embedder.embed(sentences) @ embedder.embed_one(rubric.key_points[index])
-        return _short(sentences[int(sims.argmax())], 220)
+        return sentences[int(sims.argmax())]  # a whole sentence: feedback never ends in "…"
 
     def _context(self, rubric: Rubric, text: str):
         if self.store is None:

@@ -179,6 +179,7 @@ class Interviewer:
             original = self._main_turn(state, turn.question_id)
             combined = f"{original.answer or ''}\n{text}"
             turn.grade = self.grader.grade(rubric, combined, hinted=turn.hinted or original.hinted)
+            turn.grade.feedback = follow_up_feedback(question, original.grade, turn.grade)
             final = max(original.grade.score, turn.grade.score)
             self._update(state, question, final, hinted=turn.hinted or original.hinted, text=combined)
         else:
@@ -365,6 +366,14 @@ class Interviewer:
             state.notices.append(f"The {self.model.name} model was unavailable ({exc.kind}); "
                                  "the bank's wording was used.")
             return question.question
+
+
+def follow_up_feedback(question: Question, before: Grade, after: Grade) -> str:
+    """A follow-up's feedback says what it added, and repeats nothing of the answer's own feedback."""
+    added = [question.key_points[i].rstrip(".") for i in after.covered if i not in before.covered]
+    lead = ("Your follow-up added: " + "; ".join(added) + "." if added else
+            "Your follow-up added no key point the first answer had not covered.")
+    return lead if after.feedback == before.feedback else f"{lead} {after.feedback}"
 
 
 def _safe(text: str, question: Question) -> str:

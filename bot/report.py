@@ -61,6 +61,7 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
                         if t.grade else [],
                         "missed": [q.key_points[i] for i in t.grade.missed] if t.grade else [],
                         "feedback": t.grade.feedback if t.grade else "Skipped.",
+                        "model_answer": q.reference_answer if t.kind == "question" else None,
                         "grader": t.grade.grader if t.grade else None,
                         "flags": t.grade.flags if t.grade else []})
     evidence, practice, absent = described(state, knowledge)
@@ -255,6 +256,8 @@ def to_markdown(report: dict) -> str:
                 f"  \n  _your words ({BASIS.get(e['basis'], e['basis'])}):_ \u201c{inert(e['quote'])}\u201d"
                 if e["quote"] else "") for e in a["evidence"]] + [""]
         lines += [f"**Feedback:** {inert(a['feedback'])}", ""]
+        if a.get("model_answer"):
+            lines += [f"**Model answer:** {inert(a['model_answer'])}", ""]
     usage = report["usage"]
     if usage.get("calls"):
         cost = usage.get("estimated_cost_usd")

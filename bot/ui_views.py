@@ -71,6 +71,9 @@ def chat_messages(state: SessionState | None, knowledge: Knowledge) -> list[dict
             messages.append({"role": "assistant", "content": f"*Hint:* {inert(hint_text(knowledge, turn))}"})
         if turn.skipped:
             messages.append({"role": "user", "content": "*(skipped)*"})
+            if turn.kind == "question":
+                messages.append({"role": "assistant",
+                                 "content": "\n".join(model_answer_block(knowledge.questions[turn.question_id]))})
         elif turn.answer is not None:
             messages.append({"role": "user", "content": inert(turn.answer)})
             if turn.grade is not None:
@@ -165,7 +168,29 @@ def grade_panel(state: SessionState | None, knowledge: Knowledge) -> str:
         lines += [f"**Not yet covered:** {hidden} key point{'s' if hidden != 1 else ''}, shown after the "
                   "follow-up.", ""]
     lines += [f"**Feedback:** {inert(grade.feedback)}"]
+    if not probe_pending(state, turn):  # once the question is closed: the whole model answer and its sources
+        lines += ["", *model_answer_block(question), "", *sources_block(knowledge, question, grade.citations)]
     return "\n".join(lines)
+
+
+def model_answer_block(question) -> list[str]:
+    return ["<details><summary><b>Model answer</b> (open it)</summary>", "", inert(question.reference_answer), "",
+            "</details>"]
+
+
+def sources_block(knowledge: Knowledge, question, citations: list[str]) -> list[str]:
+    """The knowledge behind the grade as a short list: matrix cells to open, and the question's references."""
+    lines = ["**Sources**"]
+    for cid in dict.fromkeys(citations):
+        cell = next((c for c in knowledge.matrix.values() if f"matrix-{c.capability}-{c.stage}" == cid), None)
+        if cell is not None:
+            lines += [f"- <details><summary>Maturity matrix: {cap_name(cell.capability)}, stage {cell.stage} "
+                      f"({STAGE_NAMES[cell.stage]})</summary>", "", f"  {inert(cell.practice)}", "", "  </details>"]
+    for sid in question.sources:
+        source = knowledge.sources.get(sid)
+        if source is not None:
+            lines.append(f"- [{inert(source.title)}]({source.url})" if source.url else f"- {inert(source.title)}")
+    return lines if len(lines) > 1 else []
 
 
 def status(state: SessionState | None) -> dict:
