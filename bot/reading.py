@@ -89,7 +89,7 @@ class Reading:
 
 def _stem(word: str) -> str:
     w = word.lower().strip("'")
-    for suffix in ("ing", "ed", "es", "s"):
+    for suffix in ("isations", "izations", "isation", "ization", "ations", "ation", "ments", "ment", "ising", "izing", "ise", "ize", "ing", "ed", "es", "s"):
         if len(w) > len(suffix) + 3 and w.endswith(suffix):
             return w[: -len(suffix)]
     return w
