@@ -283,7 +283,7 @@ class CoachUI:
         if status["ready"] or status["step"] == "not started":
             return ""
         share = f" {status['done'] * 100 // max(status['total'], 1)} %" if status["total"] else ""
-        return (f"> ⏳ First start: {status['step']} in the background{share}. You can start the interview now; "
+        return (f"> First start: {status['step']} in the background{share}. You can start the interview now; "
                 "feedback cites sources once this is done.")
 
     def warm_tick(self) -> tuple:

@@ -141,12 +141,18 @@ def stage_frame(state: SessionState | None) -> pd.DataFrame:
 
 
 def capability_frame(state: SessionState | None) -> pd.DataFrame:
-    """Stage per focused capability; 0 marks a capability not assessed yet."""
+    """Expected stage per focused capability (the mean, not the likeliest stage: two answers rarely say "5" for
+    sure), with its likely range in the tooltip; 0 marks a capability not assessed yet."""
     caps = list(state.capabilities) if state else list(CAPABILITIES)
     info = state.get_belief().summary()["capabilities"] if state else {}
-    rows = [{"Capability": SHORT_CAPS.get(c, c), "Stage": (info.get(c) or {}).get("stage", 0),
-             "Answers": (info.get(c) or {}).get("answers", 0)} for c in caps]
-    return pd.DataFrame(rows, columns=["Capability", "Stage", "Answers"])
+    rows = []
+    for c in caps:
+        mine = info.get(c) or {}
+        span = mine.get("range")
+        rows.append({"Capability": SHORT_CAPS.get(c, c), "Stage": mine.get("mean", 0),
+                     "Likely": "–".join(map(str, sorted(set(span)))) if span else "not assessed",
+                     "Answers": mine.get("answers", 0)})
+    return pd.DataFrame(rows, columns=["Capability", "Stage", "Likely", "Answers"])
 
 
 def grade_panel(state: SessionState | None, knowledge: Knowledge) -> str:

@@ -92,3 +92,11 @@ def test_stems_meet_across_word_forms():
 
     assert set(content_stems("sticky assignment, randomisation")) & set(content_stems("assign, randomise")) == {
         "assign", "random"}
+
+
+def test_because_of_is_not_a_clause_break():
+    from bot.reading import clauses
+
+    assert clauses("there should be a fallback so fans are not blocked just because of a timeout") == [
+        "there should be a fallback so fans are not blocked just because of a timeout"]
+    assert clauses("We retrain weekly because the data drifts") == ["We retrain weekly", "the data drifts"]
