@@ -45,6 +45,7 @@ evals: install
 bench: install
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.app
+	$(PY) -m benchmarks.evals_fake
 
 bench-load: install
 	$(PY) -m benchmarks.load

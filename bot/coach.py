@@ -47,7 +47,7 @@ class Coach:
         """
         from bot.embeddings import get_embedder
         from bot.grader import Rubric, rubric_texts
-        from bot.guards import guard_config
+        from bot.guards import guard_config, split_sentences
 
         embedder = get_embedder()
         if not wait and self._warming is not None and self._warming.is_alive():
@@ -58,6 +58,7 @@ class Coach:
             if self._vectors is None or self._vectors[0] is not embedder:  # warm whichever embedder is current
                 texts = [t for q in self.knowledge.questions.values() for t in rubric_texts(Rubric.from_question(q))]
                 texts += [i for cell in self.knowledge.matrix.values() for i in cell.indicators]
+                texts += [t for cell in self.knowledge.matrix.values() for t in split_sentences(cell.practice)]
                 texts += list(guard_config().claim_prototypes)
                 self._vectors = (embedder, embedder.warm(texts, self.settings.home / "vectors", progress=progress))
             return self._vectors[1]

@@ -131,6 +131,10 @@ def run(names: list[str], model: str, max_samples: int | None, report: bool, enf
                "prompts": prompt_versions(), "knowledge": coach.knowledge.digest, "seed": "fixed per sample",
                "git": _git_sha(), "max_samples": max_samples, "started": datetime.now(timezone.utc).isoformat()})
         for spec in selected:
+            if spec.get("models") and model.split(":")[0] not in spec["models"]:
+                print(f"== {spec['id']}: skipped with --model {model} (it runs with {', '.join(spec['models'])} "
+                      "only: no model path)")
+                continue
             started = time.perf_counter()
             events, metrics = SUITES[spec["kind"]](spec, ctx)
             seconds = time.perf_counter() - started
