@@ -101,18 +101,19 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
         "next_stage_gaps": list(knowledge.stages[overall].next_stage_gaps) if overall else [],
         "plan_90_days": plan(gaps, knowledge, target),
         "resume_bullets": resume_bullets([(CAP_NAMES[p["capability"]], p["quote"]) for p in practice]),
-        "job_match": job_fit(state.job, summary if has_evidence else None, caps),
+        "job_match": job_fit(state.job, summary if has_evidence else None, caps, knowledge),
         "notices": state.notices,
         "usage": {**state.usage, "estimated_cost_usd": estimated_cost(state.model, state.usage.get("prompt_tokens", 0),
                                                                       state.usage.get("completion_tokens", 0))},
     }
 
 
-def job_fit(job: dict | None, summary: dict | None, caps: dict) -> dict | None:
-    """How the estimate compares with what the posting asks for: overall and per capability it asks for."""
+def job_fit(job: dict | None, summary: dict | None, caps: dict, knowledge: Knowledge) -> dict | None:
+    """How the estimate compares with what the posting asks for, overall and per capability it asks for, and what
+    to practise before applying: the next rung of each capability that falls short (or was not assessed)."""
     if not job:
         return None
-    rows = []
+    rows, practise = [], []
     for cap, strength in sorted(job["capabilities"].items(), key=lambda kv: -kv[1]):
         if strength < 0.5:
             continue
@@ -121,9 +122,14 @@ def job_fit(job: dict | None, summary: dict | None, caps: dict) -> dict | None:
         rows.append({"capability": cap, "asks": job["stage"], "estimate": have,
                      "verdict": "not assessed" if have is None else "meets it" if have >= job["stage"] else
                      f"{job['stage'] - have} stage{'s' * (job['stage'] - have != 1)} short"})
+        if have is None or have < job["stage"]:
+            step = job["stage"] if have is None else have + 1
+            actions = knowledge.matrix[(cap, step)].plan_actions
+            if actions:
+                practise.append(f"{CAP_NAMES[cap]} (stage {step}): {actions[0]}")
     overall = summary["stage"] if summary else None
     return {"stage": job["stage"], "role": job["role"], "estimate": overall, "capabilities": rows,
-            "phrases": [m["phrase"] for m in job.get("matched", [])][:5]}
+            "practise_before_applying": practise, "phrases": [m["phrase"] for m in job.get("matched", [])][:5]}
 
 
 def plan(gaps: list[dict], knowledge: Knowledge, target: int) -> list[dict]:
@@ -222,6 +228,8 @@ def to_markdown(report: dict) -> str:
                   + short, "", "| Capability it asks for | Stage it asks | Your estimate | |", "|---|---|---|---|"]
         lines += [f"| {CAP_NAMES[r['capability']]} | {r['asks']} | {r['estimate'] or '–'} | {r['verdict']} |"
                   for r in job["capabilities"]]
+        if job["practise_before_applying"]:
+            lines += ["", "**Practise before applying:**"] + [f"- {a}" for a in job["practise_before_applying"]]
         if job["phrases"]:
             lines += ["", "From the posting: " + "; ".join(f"\u201c{inert(p)}\u201d" for p in job["phrases"])]
     lines += ["", "## Strengths (what you described doing)", ""]

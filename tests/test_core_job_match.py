@@ -86,3 +86,6 @@ def test_the_report_compares_the_estimate_with_the_posting(coach, matcher):
     assert fit["stage"] == job["stage"] and {r["capability"] for r in fit["capabilities"]} >= {"monitoring"}
     markdown = to_markdown(report)
     assert "## Match to the job posting" in markdown and f"asks for stage {job['stage']}" in markdown
+    short = [r for r in fit["capabilities"] if r["verdict"] != "meets it"]
+    assert short, fit  # three answers on two capabilities cannot meet a stage-4 posting's four
+    assert len(fit["practise_before_applying"]) == len(short) and "Practise before applying" in markdown
