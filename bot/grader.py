@@ -14,10 +14,10 @@ import yaml
 from bot.config import load_settings
 from bot.embeddings import get_embedder
 from bot.guards import clean_text, words
-from bot.models import LLMError, Model, to_messages
+from bot.models import GRADE_TOKENS_BASE, GRADE_TOKENS_PER_POINT, LLMError, Model, fallback_notice, to_messages
 from bot.prompts import load_prompt, quote_answer
 from bot.reading import Reading, Segment, content_stems, read_answer
-from bot.schemas import Grade, LLMGrade, Question
+from bot.schemas import Grade, LLMGrade, Question, grade_schema
 from bot.tokens import truncate_to_tokens
 
 
@@ -111,8 +111,8 @@ class Grader:
             return graded
         except LLMError as exc:
             offline.flags = offline.flags + ["fallback"]
-            offline.notice = " ".join(filter(None, [notice, f"The {self.model.name} model was unavailable "
-                                                    f"({exc.kind}); the offline engine graded this answer."]))
+            offline.notice = " ".join(filter(None, [notice, fallback_notice(self.model, exc,
+                                                                            "the offline engine graded this answer")]))
             return offline
 
     # ------------------------------------------------------------------ offline
@@ -273,10 +273,11 @@ class Grader:
             anchors="\n".join(f"{s}: {a}" for s, a in sorted(rubric.anchors.items())) or "(use the general scale)",
             context="\n".join(f"[{h.id}] {_short(h.text, 400)}" for h in context) or "(none)",
             answer=quote_answer(text))
-        reply: LLMGrade = self.model.structured(to_messages(system, user), LLMGrade, step="grade")
+        n = len(rubric.key_points)
+        reply: LLMGrade = self.model.structured(to_messages(system, user), grade_schema(n), step="grade",
+                                                max_tokens=GRADE_TOKENS_BASE + GRADE_TOKENS_PER_POINT * n)
         # Quotes must come from clauses that earn credit: a negated or hedged-away point is not covered.
         genuine = " ".join(seg.text for seg in reading.credited).lower()
-        n = len(rubric.key_points)
         covered, evidence = [], {}
         for judgement in reply.key_points:
             quote = judgement.evidence.strip().strip('"\u201c\u201d').lower()

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from bot.grader import Grader, Rubric
 from bot.knowledge import Knowledge
 from bot.maturity import MIN_CAPABILITIES, ROLE_STAGES, Belief, information_gain
-from bot.models import LLMError, Model, to_messages
+from bot.models import LLMError, Model, fallback_notice, to_messages
 from bot.prompts import load_prompt, quote_answer
 from bot.reading import read_answer
 from bot.schemas import CAPABILITIES, Grade, LLMQuestion, Question
@@ -131,7 +131,11 @@ class Interviewer:
 
     # ---------------------------------------------------------------- lifecycle
     def _metered(self, state: SessionState, before: tuple[int, int, int]) -> None:
-        """Add this step's LLM calls and tokens to the session's total."""
+        """Add this step's LLM calls and tokens to the session's total (and the notice, once, when repeated
+        failures switched the model off for a while)."""
+        switched_off = self.model.__dict__.pop("switched_off", None)
+        if switched_off:
+            state.notices.append(switched_off)
         u = self.model.usage
         for key, old, new in zip(("calls", "prompt_tokens", "completion_tokens"), before,
                                  (u.calls, u.prompt_tokens, u.completion_tokens)):
@@ -156,12 +160,14 @@ class Interviewer:
                              practising_gaps=practising_gaps)
         state.belief = Belief(target_stage=target_stage).__dict__
         meter = self._meter()
+        self.model.begin_turn()
         self._ask_next(state)
         self._metered(state, meter)
         return state
 
     def answer(self, state: SessionState, text: str) -> TurnResult:
         meter = self._meter()
+        self.model.begin_turn()
         try:
             return self._answer(state, text)
         finally:
@@ -193,6 +199,7 @@ class Interviewer:
 
     def skip(self, state: SessionState) -> TurnResult:
         meter = self._meter()
+        self.model.begin_turn()
         try:
             return self._skip(state)
         finally:
@@ -346,8 +353,7 @@ class Interviewer:
                 probe = _safe(self.model.structured(to_messages(system, user), LLMQuestion, step="probe").text,
                               question)
             except LLMError as exc:
-                state.notices.append(f"The {self.model.name} model was unavailable ({exc.kind}); "
-                                     "the bank's follow-up was used.")
+                state.notices.append(fallback_notice(self.model, exc, "the bank's follow-up was used"))
         state.turns.append(Turn(question_id=question.id, kind="probe", asked=probe, hinted=turn.hinted))
 
     def _phrase(self, question: Question, state: SessionState) -> str:
@@ -363,8 +369,7 @@ class Interviewer:
             return _safe(self.model.structured(to_messages(system, user), LLMQuestion, step="question").text,
                          question)
         except LLMError as exc:
-            state.notices.append(f"The {self.model.name} model was unavailable ({exc.kind}); "
-                                 "the bank's wording was used.")
+            state.notices.append(fallback_notice(self.model, exc, "the bank's wording was used"))
             return question.question
 
 

@@ -119,6 +119,49 @@ def scripted_chat_model() -> type:
     return ScriptedChatModel
 
 
+class Breaker:
+    """Shared by every Model of one endpoint: after `failures` failed calls in a row it stays open (every call
+    fails at once) for `cooldown` seconds, then lets the next call try the model again."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.open_until = 0.0
+        self.lock = threading.Lock()
+
+    def check(self, name: str) -> None:
+        with self.lock:
+            if time.monotonic() < self.open_until:
+                left = self.open_until - time.monotonic()
+                raise LLMError(f"{name} failed {self.failures} times in a row; the offline engine answers for "
+                               f"{left:.0f} s more before it is tried again", kind="switched_off")
+
+    def record(self, ok: bool, settings: Settings) -> bool:
+        """Count a call; True when this failure switched the model off."""
+        with self.lock:
+            if ok:
+                self.failures = 0
+                return False
+            self.failures += 1
+            if self.failures >= settings.llm_breaker_failures and time.monotonic() >= self.open_until:
+                self.open_until = time.monotonic() + settings.llm_breaker_cooldown
+                return True
+            return False
+
+
+_breakers: dict[tuple, Breaker] = {}
+UNREACHABLE = ("timeout", "connection", "server")  # failures that make the rest of a turn skip the model
+
+
+def breaker_for(name: str, settings: Settings) -> Breaker:
+    with _registry_lock:
+        return _breakers.setdefault((name, settings.openai_base_url), Breaker())
+
+
+# Completion budgets per step, in tokens: enough for the schema's bounded content, never open-ended.
+STEP_TOKENS = {"question": 220, "probe": 160, "text": 400}
+GRADE_TOKENS_BASE, GRADE_TOKENS_PER_POINT = 220, 90
+
+
 @dataclass
 class Model:
     """A named engine. `chat` is None for the offline engine, which needs no language model."""
@@ -137,6 +180,27 @@ class Model:
             raise TypeError(f"model {self.name!r} is not scriptable; use get_model('fake')")
         self.chat.enqueue(*replies)
 
+    def begin_turn(self) -> None:
+        """A new turn: the model may be tried again (unless switched off for a while)."""
+        self.__dict__["_turn_failed"] = None
+
+    def _guard(self) -> None:
+        failed = self.__dict__.get("_turn_failed")
+        if failed:
+            raise LLMError(f"{self.name} already failed in this turn ({failed}); the offline engine answers",
+                           kind="skipped")
+        breaker_for(self.name, self.settings).check(self.name)
+
+    def _record(self, error: LLMError | None) -> None:
+        if error is not None and error.kind in UNREACHABLE:
+            self.__dict__["_turn_failed"] = error.kind
+        if breaker_for(self.name, self.settings).record(error is None or error.kind not in UNREACHABLE,
+                                                        self.settings):
+            self.__dict__["switched_off"] = (
+                f"The {self.name} model failed {self.settings.llm_breaker_failures} times in a row, so the offline "
+                f"engine answers for the next {self.settings.llm_breaker_cooldown:.0f} s; then the model is tried "
+                "again.")
+
     def _deadline(self, fn, step: str, ends_at: float | None = None):
         """Run one call with a hard deadline: no step waits longer than the configured timeout."""
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llm-{step}")
@@ -153,19 +217,32 @@ class Model:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _structured_runnable(self, schema: type):
-        """The chat model bound to `schema` (built once per schema: binding costs ~2 ms a call)."""
+    def _structured_runnable(self, schema: type, max_tokens: int):
+        """The chat model bound to `schema` and a completion budget (built once per pair: binding costs ~2 ms)."""
         cache = self.__dict__.setdefault("_bound", {})
-        if schema not in cache:
-            cache[schema] = self.chat.with_structured_output(schema, method=self.settings.extra.get(
-                "structured_method", "function_calling"), include_raw=True)
-        return cache[schema]
+        key = (schema, max_tokens)
+        if key not in cache:
+            chat = _bounded(self.chat, max_tokens, self.settings)
+            cache[key] = chat.with_structured_output(schema, method=self.settings.llm_structured, include_raw=True)
+        return cache[key]
 
-    def structured(self, messages: list[BaseMessage], schema: type[T], step: str) -> T:
-        """Ask for `schema`; a reply that fails validation is re-asked once with the error, then LLMError."""
+    def structured(self, messages: list[BaseMessage], schema: type[T], step: str, max_tokens: int | None = None) -> T:
+        """Ask for `schema` within `max_tokens` (the step's budget by default); a reply that fails validation or
+        is cut off is re-asked once with the error, inside the same time budget, then LLMError. After a timeout or
+        connection failure the rest of the turn skips the model; after repeated ones it is switched off a while."""
         if self.chat is None:
             raise LLMError("the offline engine has no language model", kind="offline")
-        runnable = self._structured_runnable(schema)
+        self._guard()
+        try:
+            result = self._structured(messages, schema, step, max_tokens)
+        except LLMError as exc:
+            self._record(exc)
+            raise
+        self._record(None)
+        return result
+
+    def _structured(self, messages: list[BaseMessage], schema: type[T], step: str, max_tokens: int | None) -> T:
+        runnable = self._structured_runnable(schema, max_tokens or STEP_TOKENS.get(step, 400))
         attempts: list[str] = []
         conversation = list(messages)
         ends_at = time.monotonic() + self.settings.llm_timeout  # the re-ask shares the step's time budget
@@ -188,7 +265,14 @@ class Model:
     def text(self, messages: list[BaseMessage], step: str) -> str:
         if self.chat is None:
             raise LLMError("the offline engine has no language model", kind="offline")
-        raw = self._deadline(lambda: self.chat.invoke(messages), step)
+        self._guard()
+        try:
+            chat = _bounded(self.chat, STEP_TOKENS["text"], self.settings)
+            raw = self._deadline(lambda: chat.invoke(messages), step)
+        except LLMError as exc:
+            self._record(exc)
+            raise
+        self._record(None)
         self._count(step, messages, raw)
         content = raw.content if isinstance(raw.content, str) else json.dumps(raw.content)
         if not content.strip():
@@ -201,6 +285,17 @@ class Model:
         prompt = meta.get("input_tokens") or sum(count_tokens(str(m.content), model) for m in messages)
         completion = meta.get("output_tokens") or count_tokens(_describe(raw), model)
         self.usage.add(step, int(prompt), int(completion))
+
+
+def _bounded(chat, max_tokens: int, settings: Settings):
+    """The chat model with a completion budget. langchain-openai sends it as `max_completion_tokens`, which OpenAI
+    wants; OpenAI-compatible servers (llama.cpp, Ollama, vLLM) read `max_tokens`, so it goes in the body too."""
+    if "max_tokens" not in type(chat).model_fields:  # the scripted models
+        return chat
+    update: dict = {"max_tokens": max_tokens}
+    if settings.openai_base_url:
+        update["extra_body"] = {**(chat.extra_body or {}), "max_tokens": max_tokens}
+    return chat.model_copy(update=update)
 
 
 def _describe(raw: AIMessage) -> str:
@@ -309,6 +404,15 @@ def estimated_cost(model_name: str, prompt_tokens: int, completion_tokens: int) 
     if known is None:
         return None
     return round((prompt_tokens * known[0] + completion_tokens * known[1]) / 1e6, 6)
+
+
+def fallback_notice(model: Model, exc: LLMError, what: str) -> str:
+    """The sentence the candidate sees when a step fell back to the offline engine."""
+    if exc.kind == "skipped":
+        return f"The {model.name} model failed earlier in this turn, so {what} without waiting for it again."
+    if exc.kind == "switched_off":
+        return f"The {model.name} model is switched off for now after repeated failures; {what}."
+    return f"The {model.name} model was unavailable ({exc.kind}); {what}."
 
 
 def to_messages(system: str, user: str) -> list[BaseMessage]:

@@ -1,9 +1,10 @@
 """Pydantic models for every boundary: knowledge files, LLM replies, grades, estimates, sessions."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, conlist, create_model, field_validator, model_validator
 
 CAPABILITIES: tuple[str, ...] = (
     "version_control",
@@ -108,7 +109,7 @@ Flag = Literal["empty", "off_topic", "keyword_list", "injection", "too_long", "d
 class KeyPointJudgement(BaseModel):
     index: int = Field(ge=0)
     covered: bool
-    evidence: str = Field(default="", description="quote from the answer supporting coverage")
+    evidence: str = Field(default="", max_length=400, description="quote from the answer supporting coverage")
 
 
 class LLMGrade(BaseModel):
@@ -116,8 +117,15 @@ class LLMGrade(BaseModel):
 
     key_points: list[KeyPointJudgement]
     score: int = Field(ge=0, le=4)
-    feedback: str = Field(min_length=1)
+    feedback: str = Field(min_length=1, max_length=1200)
     injection_detected: bool = False
+
+
+@lru_cache(maxsize=16)
+def grade_schema(points: int) -> type[LLMGrade]:
+    """LLMGrade with exactly one judgement per key point: a bounded array, so a weak model cannot loop in it."""
+    return create_model("LLMGrade", __base__=LLMGrade, __doc__=LLMGrade.__doc__,
+                        key_points=(conlist(KeyPointJudgement, min_length=points, max_length=points), ...))
 
 
 class Grade(BaseModel):
@@ -143,7 +151,7 @@ class Grade(BaseModel):
 class LLMQuestion(BaseModel):
     """What an LLM returns when phrasing a bank question as a scenario."""
 
-    text: str = Field(min_length=10)
+    text: str = Field(min_length=10, max_length=900)
 
 
 # ---------------------------------------------------------------- estimate

@@ -100,8 +100,9 @@ def test_ad_hoc_rubric_without_the_bank(offline):
 def test_fake_model_grade_goes_through_structured_output(coach, fake_model, rubric, question):
     answer = question.reference_answer
     quote = answer.split(". ")[0]
-    fake_model.enqueue({"key_points": [{"index": 0, "covered": True, "evidence": quote},
-                                       {"index": 1, "covered": True, "evidence": "words the candidate never said"}],
+    said = {0: quote, 1: "words the candidate never said"}
+    fake_model.enqueue({"key_points": [{"index": i, "covered": i in said, "evidence": said.get(i, "")}
+                                       for i in range(len(rubric.key_points))],
                         "score": 4, "feedback": "Clear and concrete [vc-3-container-determinism].",
                         "injection_detected": False})
     grade = Grader(fake_model, coach.retrieval).grade(rubric, answer)
@@ -124,7 +125,8 @@ def test_invalid_reply_is_re_asked_once_then_falls_back(coach, fake_model, rubri
 
 def test_invalid_then_valid_reply_uses_the_model(coach, fake_model, rubric, question):
     quote = question.reference_answer.split(". ")[0]
-    fake_model.enqueue({"score": 9}, {"key_points": [{"index": 0, "covered": True, "evidence": quote}],
+    fake_model.enqueue({"score": 9}, {"key_points": [{"index": i, "covered": i == 0, "evidence": quote if i == 0
+                                                       else ""} for i in range(len(rubric.key_points))],
                                       "score": 1, "feedback": "ok"})
     grade = Grader(fake_model, coach.retrieval).grade(rubric, question.reference_answer)
     assert grade.grader == "fake" and grade.score == 1
@@ -222,3 +224,16 @@ def test_background_warming_never_makes_a_turn_wait(coach, monkeypatch):
     release.set()
     thread.join(60)
     assert fresh.vectors(wait=False) is not None and fresh.vectors().name.startswith("vectors-")
+
+
+def test_the_grade_schema_asks_for_exactly_one_judgement_per_key_point(coach, fake_model, rubric, question):
+    """A bounded array: too few (or too many) judgements is a schema error, re-asked once, then the offline grade."""
+    from bot.schemas import grade_schema
+
+    schema = grade_schema(len(rubric.key_points)).model_json_schema()["properties"]["key_points"]
+    assert schema["minItems"] == schema["maxItems"] == len(rubric.key_points)
+    short = {"key_points": [{"index": 0, "covered": False, "evidence": ""}], "score": 1, "feedback": "ok"}
+    fake_model.enqueue(short, short)
+    grade = Grader(fake_model, coach.retrieval).grade(rubric, question.reference_answer)
+    assert grade.grader == "offline" and "fallback" in grade.flags
+    assert "LLMGrade" in str(fake_model.chat.received[-1][-1].content)  # the re-ask named the schema

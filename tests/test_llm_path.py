@@ -392,8 +392,7 @@ def test_probe_is_phrased_by_the_llm(llm, stub, knowledge):
     answer = _partial_answer(question)
     quote = " ".join(answer.split()[3:10])
     probe = "And how would you know that someone else can really rebuild it from what you kept?"
-    stub.enqueue(tool({"key_points": [{"index": 0, "covered": True, "evidence": quote}], "score": 2,
-                       "feedback": "Partly there."}),
+    stub.enqueue(tool({"key_points": judgement({0: quote}), "score": 2, "feedback": "Partly there."}),
                  tool({"text": probe}))
     result = interviewer.answer(state, answer)
     assert result.grade.grader == MODEL and 1 <= result.grade.score <= 2
@@ -411,8 +410,7 @@ def test_probe_falls_back_to_the_bank_probe(llm, stub, knowledge):
     question = knowledge.questions[state.current.question_id]
     answer = _partial_answer(question)
     quote = " ".join(answer.split()[3:10])
-    stub.enqueue(tool({"key_points": [{"index": 0, "covered": True, "evidence": quote}], "score": 2,
-                       "feedback": "Partly there."}),
+    stub.enqueue(tool({"key_points": judgement({0: quote}), "score": 2, "feedback": "Partly there."}),
                  server_error(500))
     result = interviewer.answer(state, answer)
     assert result.grade.grader == MODEL
@@ -445,3 +443,60 @@ def test_default_judge_drives_a_whole_interview(openai_stub, monkeypatch, knowle
         assert result.grade.grader == MODEL and result.grade.score == 0 and result.grade.covered == []
     assert state.status == "finished" and state.questions_asked == 2 and state.notices == []
     assert openai_stub.unscripted == len(openai_stub.chat_requests) == 4  # 2 phrasings + 2 grades
+
+
+# ------------------------------------------------------------------------------------------------ bounded, fail fast
+def test_every_step_sets_max_tokens_sized_to_its_schema(llm, stub, knowledge):
+    stub.default = judge()
+    interviewer = Interviewer(llm(), knowledge)
+    state = interviewer.start(capabilities=["version_control"], max_questions=2, seed=3)
+    question = knowledge.questions[state.current.question_id]
+    interviewer.answer(state, question.reference_answer)
+    grade_body = next(b for b in stub.chat_requests if b["tools"][0]["function"]["name"] == "LLMGrade")
+    phrase_body = next(b for b in stub.chat_requests if b["tools"][0]["function"]["name"] == "LLMQuestion")
+    points = len(question.key_points)
+    assert 0 < phrase_body["max_tokens"] <= 300 and grade_body["max_tokens"] <= 250 + 100 * points
+    items = grade_body["tools"][0]["function"]["parameters"]["properties"]["key_points"]
+    assert items["minItems"] == items["maxItems"] == points
+
+
+def test_after_a_timeout_the_rest_of_the_turn_skips_the_model(llm, stub, knowledge):
+    stub.enqueue(tool({"text": "Phrased question about the laptop handover for the candidate."}))
+    interviewer = Interviewer(llm(timeout=1), knowledge)
+    state = interviewer.start(capabilities=["version_control"], max_questions=3, seed=3)
+    question = knowledge.questions[state.current.question_id]
+    before = len(stub.chat_requests)
+    stub.enqueue(sleep(3))  # the grade times out; the follow-up or next question must not wait again
+    result = interviewer.answer(state, _partial_answer(question))
+    assert len(stub.chat_requests) == before + 1
+    assert result.grade.grader == "offline" and "(timeout)" in result.grade.notice
+    assert any("failed earlier in this turn" in n for n in state.notices)
+
+
+def test_repeated_failures_switch_the_model_off_then_it_is_tried_again(llm, monkeypatch, knowledge):
+    from tests.openai_stub import OpenAIStub
+
+    monkeypatch.setenv("BOT_LLM_BREAKER_FAILURES", "2")
+    monkeypatch.setenv("BOT_LLM_BREAKER_COOLDOWN", "1.5")
+    with OpenAIStub() as dead:
+        dead.default = server_error(503)
+        model = llm(timeout=2, base_url=dead.base_url)
+        interviewer = Interviewer(model, knowledge)
+        state = interviewer.start(capabilities=["monitoring"], max_questions=5, seed=1)  # failure 1 (phrasing)
+        question = knowledge.questions[state.current.question_id]
+        interviewer.answer(state, question.reference_answer)  # failure 2: switched off, one notice
+        switched = [n for n in state.notices if "failed 2 times in a row" in n]
+        assert len(switched) == 1, state.notices
+        calls = len(dead.chat_requests)
+        assert state.current is not None  # 5 answers at least before it may stop
+        question = knowledge.questions[state.current.question_id]
+        result = interviewer.answer(state, question.reference_answer)
+        assert len(dead.chat_requests) == calls  # no request while switched off
+        assert result.grade.grader == "offline" and "switched off" in result.grade.notice
+        time.sleep(1.6)
+        dead.default = judge()
+        assert state.current is not None
+        question = knowledge.questions[state.current.question_id]
+        result = interviewer.answer(state, question.reference_answer)
+        assert len(dead.chat_requests) > calls and result.grade.grader == MODEL  # tried again, and back
+        assert sum("failed 2 times in a row" in n for n in state.notices) == 1
