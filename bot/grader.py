@@ -297,8 +297,10 @@ class Grader:
             ceiling = 0
         score = min(reply.score, ceiling)
         feedback = reply.feedback.strip()
-        if "injection" in flags or leaks_prompt(feedback, prompt.system):
-            feedback = offline.feedback  # a fooled model's praise, or leaked instructions, never reach the user
+        # A fooled model's praise, leaked instructions, or no feedback in words at all (a tiny model's "2023-01-01T..")
+        # never reach the user.
+        if "injection" in flags or leaks_prompt(feedback, prompt.system) or len(words(feedback)) < 3:
+            feedback = offline.feedback
         return Grade(score=score, covered=covered, missed=[i for i in range(n) if i not in covered],
                      evidence=evidence, flags=flags, feedback=feedback, grader=self.model.name,
                      citations=offline.citations)
