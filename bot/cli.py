@@ -93,7 +93,7 @@ def cmd_estimate(args) -> int:
     from bot.coach import Coach
     from bot.estimate import Transcript, parse_transcripts
 
-    estimator = Coach().estimator()  # embeds only the matrix it reads against (no store, no rubrics)
+    estimator = Coach().estimator(args.model)  # offline: embeds only the matrix it reads against
     bad = False
     with _writer(args.out) as out:
         for item in parse_transcripts(_read_input(args.file)):

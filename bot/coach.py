@@ -137,8 +137,15 @@ class Coach:
         self.vectors(wait=False)
         return EvidenceEstimator(self.knowledge)
 
-    def estimator(self):
-        return self._estimator
+    def estimator(self, model_name: str | None = None):
+        """The conversation estimator: with a language model configured (or named), it reads each turn for
+        evidence, checked in code, and falls back to the offline estimator for a transcript when the model fails."""
+        model = self.model(model_name)
+        if not model.is_llm:
+            return self._estimator
+        from bot.estimate import LLMEvidenceEstimator
+
+        return LLMEvidenceEstimator(model, self.knowledge, self._estimator)
 
     @cached_property
     def _job_matcher(self):

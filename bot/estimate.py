@@ -224,10 +224,20 @@ class EvidenceEstimator:
     def estimate(self, transcript: Transcript) -> Estimate:
         found = self.evidence(transcript.turns)
         if len(found) < MIN_EVIDENCE:
-            return Estimate(id=transcript.id, stage=None, confidence=0.0, distribution=[0.2] * 5,
-                            capabilities={c: None for c in CAPABILITIES}, evidence=[e for e, _ in found],
-                            note="insufficient evidence: describe concrete practices (what you did, with which "
-                                 "tools, how it worked), not a level")
+            return self.insufficient(transcript, [e for e, _ in found])
+        return self.summarised(transcript, found)
+
+    @staticmethod
+    def insufficient(transcript: Transcript, evidence: list[Evidence], estimator: str = "offline") -> Estimate:
+        return Estimate(id=transcript.id, stage=None, confidence=0.0, distribution=[0.2] * 5,
+                        capabilities={c: None for c in CAPABILITIES}, evidence=evidence, estimator=estimator,
+                        note="insufficient evidence: describe concrete practices (what you did, with which "
+                             "tools, how it worked), not a level")
+
+    @staticmethod
+    def summarised(transcript: Transcript, found: list[tuple[Evidence, np.ndarray]],
+                   estimator: str = "offline") -> Estimate:
+        """The Bayesian aggregation of per-clause evidence, whichever reader found it."""
         overall = combine([(e.turn, lik) for e, lik in found])
         summary = summarise(overall)
         capabilities = {}
@@ -236,7 +246,7 @@ class EvidenceEstimator:
             capabilities[c] = int(np.argmax(combine(mine))) + 1 if mine else None
         return Estimate(id=transcript.id, stage=summary["stage"], confidence=summary["confidence"],
                         distribution=summary["distribution"], capabilities=capabilities,
-                        evidence=[e for e, _ in found], estimator="offline")
+                        evidence=[e for e, _ in found], estimator=estimator)
 
 
 def combine(evidence: list[tuple[int, np.ndarray]]) -> np.ndarray:
@@ -256,3 +266,68 @@ def combine(evidence: list[tuple[int, np.ndarray]]) -> np.ndarray:
 def turn_log_likelihood(liks: list[np.ndarray]) -> np.ndarray:
     """One turn's clauses as one observation: their mean, a little more for several."""
     return np.mean(liks, axis=0) * (1 + 0.25 * np.log(len(liks)))
+
+
+LLM_EVIDENCE_WEIGHT = 0.5   # one checked item's pull toward its stage (log-likelihood per stage of distance squared)
+LLM_EVIDENCE_TOKENS = 500   # six bounded items
+
+
+class LLMEvidenceEstimator:
+    """Conversations estimated with a language model reading each turn for evidence, checked in code: the quote must
+    be the candidate's own words, and the one reading (bot/reading.py) must agree it is described practice (or an
+    absence); proposals and claims are never evidence. The same Bayesian aggregation as the offline estimator; any
+    model failure estimates that transcript offline instead, and `estimator` says which ran."""
+
+    def __init__(self, model, knowledge: Knowledge, offline: EvidenceEstimator) -> None:
+        self.model, self.knowledge, self.offline = model, knowledge, offline
+
+    def estimate(self, transcript: Transcript) -> Estimate:
+        from bot.models import LLMError, fallback_notice
+
+        self.model.begin_turn()
+        try:
+            found = self._evidence(transcript.turns)
+        except LLMError as exc:
+            estimate = self.offline.estimate(transcript)
+            note = fallback_notice(self.model, exc, "this conversation was estimated offline")
+            return estimate.model_copy(update={"note": " ".join(filter(None, [estimate.note, note]))})
+        if len(found) < MIN_EVIDENCE:
+            return self.offline.insufficient(transcript, [e for e, _ in found], self.model.name)
+        return self.offline.summarised(transcript, found, self.model.name)
+
+    def _evidence(self, turns: list[dict]) -> list[tuple[Evidence, np.ndarray]]:
+        from bot.grader import quoted
+        from bot.models import to_messages
+        from bot.prompts import load_prompt, quote_answer
+        from bot.schemas import LLMEvidence, STAGE_NAMES
+
+        prompt = load_prompt("evidence")
+        stages = ", ".join(f"{s} {STAGE_NAMES[s]}" for s in STAGES)
+        found = []
+        for index, turn in enumerate(turns):
+            if not turn["answer"].strip():
+                continue
+            system, user = prompt.render(question=turn.get("question") or "(not given)", stages=stages,
+                                         answer=quote_answer(turn["answer"]))
+            reply = self.model.structured(to_messages(system, user), LLMEvidence, step="evidence",
+                                          max_tokens=LLM_EVIDENCE_TOKENS)
+            reading = read_answer(turn["answer"])
+            for item in reply.items:
+                if item.kind not in ("practice", "negation") or not quoted(item.quote, turn["answer"]):
+                    continue
+                said = {seg.kind for seg in reading.segments if quoted(seg.text, item.quote) or
+                        quoted(item.quote, seg.text)}
+                if item.kind == "practice" and not said & {"practice", "statement"}:
+                    continue  # the model calls it practice; the reading says hedge, proposal or claim
+                if item.kind == "negation" and "negated" not in said:
+                    continue
+                if item.kind == "negation":
+                    if item.stage <= 2:
+                        continue
+                    log_lik = np.where(np.array(STAGES) < item.stage, 0.0, -EVIDENCE_TEMPER * ABSENCE_PENALTY)
+                else:
+                    log_lik = -LLM_EVIDENCE_WEIGHT * (np.array(STAGES) - item.stage) ** 2.0
+                found.append((Evidence(turn=index, capability=item.capability, stage=item.stage,
+                                       quote=item.quote[:240], kind="absence" if item.kind == "negation"
+                                       else "practice"), log_lik))
+        return found

@@ -282,7 +282,7 @@ class Grader:
         for judgement in reply.key_points:
             quote = judgement.evidence.strip().strip('"\u201c\u201d').lower()
             # A covered point must quote the candidate's genuine (non-injected) words; otherwise it is not covered.
-            if judgement.covered and 0 <= judgement.index < n and quote and _quoted(quote, genuine):
+            if judgement.covered and 0 <= judgement.index < n and quote and quoted(quote, genuine):
                 covered.append(judgement.index)
                 evidence[judgement.index] = judgement.evidence.strip()[:200]
         covered = sorted(set(covered))
@@ -348,7 +348,7 @@ def _shares_terms(content: list[str], rubric: Rubric) -> bool:
     return len(said & asked) >= 2
 
 
-def _quoted(quote: str, genuine: str) -> bool:
+def quoted(quote: str, genuine: str) -> bool:
     """The quote is the candidate's own words: verbatim, or (allowing small edits) a run of at least five
     consecutive words of the answer covering most of the quote."""
     q, g = words(quote.lower()), words(genuine.lower())

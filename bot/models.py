@@ -152,6 +152,12 @@ _breakers: dict[tuple, Breaker] = {}
 UNREACHABLE = ("timeout", "connection", "server")  # failures that make the rest of a turn skip the model
 
 
+def reset_breakers() -> None:
+    """Forget every endpoint's failures (tests start each case clean)."""
+    with _registry_lock:
+        _breakers.clear()
+
+
 def breaker_for(name: str, settings: Settings) -> Breaker:
     with _registry_lock:
         return _breakers.setdefault((name, settings.openai_base_url), Breaker())

@@ -148,6 +148,19 @@ class Grade(BaseModel):
         return self
 
 
+class LLMEvidenceItem(BaseModel):
+    capability: Literal["version_control", "automated_testing", "monitoring", "governance", "scalability"]
+    stage: int = Field(ge=1, le=5)
+    quote: str = Field(min_length=3, max_length=400)
+    kind: Literal["practice", "proposal", "claim", "negation"]
+
+
+class LLMEvidence(BaseModel):
+    """What an LLM returns when reading one answer for evidence of practice (at most six items)."""
+
+    items: list[LLMEvidenceItem] = Field(default_factory=list, max_length=6)
+
+
 class LLMQuestion(BaseModel):
     """What an LLM returns when phrasing a bank question as a scenario."""
 

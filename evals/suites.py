@@ -232,7 +232,7 @@ def _stage_metrics(rows: list[dict]) -> dict:
 
 # ------------------------------------------------------------------ 3. stage from transcripts
 def transcript_stage(spec: dict, ctx) -> tuple[list[dict], dict]:
-    estimator = ctx.coach.estimator()
+    estimator = ctx.coach.estimator(None if ctx.model_name == "fake" else ctx.model_name)  # the judge reads no evidence
     rows = _limit(load_rows(spec["data"]), ctx, spec)
     results = {}
     events = []

@@ -63,8 +63,9 @@ def store(coach):
 
 @pytest.fixture
 def fake_model(coach):
-    from bot.models import get_model
+    from bot.models import get_model, reset_breakers
 
+    reset_breakers()
     model = get_model("fake", coach.settings)
     model.chat.clear()
     yield model
@@ -93,3 +94,12 @@ def app_url(coach):
     demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_model_breakers():
+    """Each test starts with no endpoint switched off by another test's failures."""
+    from bot.models import reset_breakers
+
+    reset_breakers()
+    yield

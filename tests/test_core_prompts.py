@@ -4,7 +4,7 @@ from bot.prompts import PromptError, load_prompt, prompt_versions, quote_answer
 
 FIXTURE = {"question_id": "vc-3-x", "stage": 3, "capability": "version_control", "question": "Q?",
            "key_points": "0: a", "anchors": "0: none", "context": "[stage-3] ...", "answer": "A.",
-           "missing": "m", "probe": "p"}
+           "missing": "m", "probe": "p", "stages": "1 Ad-hoc, 2 Repeatable"}
 
 
 @pytest.mark.parametrize("name", sorted(prompt_versions()))

@@ -146,3 +146,23 @@ def test_a_whole_interview_through_the_app_api(server_env):
         assert f"`{MODEL}`" in out[1]  # the badge names the engine
     finally:
         demo.close()
+
+
+def test_estimate_command_reads_evidence_with_the_model_or_says_it_fell_back(server_env, tmp_path):
+    env = server_env("json_schema")
+    transcript = {"id": "t1", "turns": [
+        {"question": "How do you version models?",
+         "answer": "Every model in our registry links to the Git commit and the DVC data version it was trained on."},
+        {"question": "How do you monitor?",
+         "answer": "We alert on feature drift with PSI per feature and page the owning team when it crosses 0.2."}]}
+    src = tmp_path / "t.json"
+    src.write_text(json.dumps(transcript), encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "bot", "estimate", str(src), "--model", MODEL], capture_output=True,
+                         text=True, env=env, cwd=ROOT, timeout=len(transcript["turns"]) * TIMEOUT + 60)
+    assert out.returncode == 0, out.stderr[-800:]
+    result = json.loads(out.stdout)
+    assert result["id"] == "t1" and result["estimator"] in (MODEL, "offline")
+    if result["estimator"] == "offline":
+        assert "estimated offline" in result.get("note", "")
+    for item in result["evidence"]:  # whatever the model said, only the candidate's own words are evidence
+        assert item["quote"].lower()[:20] in json.dumps(transcript).lower()
