@@ -240,13 +240,26 @@ class CoachUI:
         with self._session(session_id, request) as state:
             if state.current is None:
                 raise gr.Error("This interview is finished: click New interview to start another.")
+            interviewer = self._for_state(state)
+            if interviewer.model.is_llm:  # a model can take seconds: show the answer and that it is being graded
+                yield self._thinking(state, text, interviewer.model)
             try:
-                self._for_state(state).answer(state, text)
+                interviewer.answer(state, text)
             except Exception:
                 log.exception("grading failed for session %s", state.id)
+                yield self.render(self._load(session_id, request), answer=text)  # unlocked, the answer kept
                 raise gr.Error("Grading failed unexpectedly; your answer was not saved. Please try again.") from None
             self.coach.sessions.save(state)
             yield from self._stream(state)
+
+    def _thinking(self, state: SessionState, text: str, model) -> tuple:
+        """The view while a model grades: the answer in the chat, the controls locked, and what is happening."""
+        frame = list(self.render(state, answer=None, typing=False))
+        budget = model.settings.llm_timeout
+        frame[1] = frame[1] + [{"role": "user", "content": views.inert(text)},
+                               {"role": "assistant", "content": f"_Grading with {views.inert(model.name)}… (at most "
+                                f"{budget:.0f} s a step; the offline engine steps in if it is slower)_"}]
+        return tuple(frame)
 
     def skip(self, session_id: str | None, request: gr.Request = None):
         with self._session(session_id, request) as state:

@@ -299,7 +299,12 @@ def test_fallback_to_the_offline_engine_is_announced(coach, fake_model, monkeypa
     ui = CoachUI(coach)
     assert ui.models[0] == "offline" and "fake" in ui.models
     *_, view = ui.start("ML Engineer", ["monitoring"], 3, "fake")
-    *_, view = ui.answer("We would alert on drift of the important features and on the business metric.", view[0])
+    frames = list(ui.answer("We would alert on drift of the important features and on the business metric.",
+                            view[0]))
+    thinking, view = frames[0], frames[-1]
+    # While a model grades, the page shows the answer, that it is being graded and by which model, locked.
+    assert "Grading with fake" in str(thinking[1][-1]["content"]) and "drift" in str(thinking[1][-2]["content"])
+    assert thinking[11].interactive is False  # the answer box
     badge, status = view[2], view[-1]
     assert "graded by `offline`" in badge and "fake model was unavailable" in badge
     assert status["model"] == "fake" and status["last_grade"]["grader"] == "offline"
