@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test test-llm install browser evals bench bench-load chat clean
+.PHONY: run test test-llm install browser evals bench bench-load bench-llm chat clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench: install
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.app
 	$(PY) -m benchmarks.evals_fake
+
+bench-llm: install
+	$(PY) -m benchmarks.llm
 
 bench-load: install
 	$(PY) -m benchmarks.load

@@ -165,7 +165,7 @@ def breaker_for(name: str, settings: Settings) -> Breaker:
 
 # Completion budgets per step, in tokens: enough for the schema's bounded content, never open-ended.
 STEP_TOKENS = {"question": 220, "probe": 160, "text": 400}
-GRADE_TOKENS_BASE, GRADE_TOKENS_PER_POINT = 220, 90
+GRADE_TOKENS_BASE, GRADE_TOKENS_PER_POINT = 260, 90  # 80 words of feedback; per point a 25-word quote
 
 
 @dataclass
@@ -253,7 +253,20 @@ class Model:
         conversation = list(messages)
         ends_at = time.monotonic() + self.settings.llm_timeout  # the re-ask shares the step's time budget
         for attempt in range(2):
-            result = self._deadline(lambda: runnable.invoke(conversation), step, ends_at)
+            try:
+                result = self._deadline(lambda: runnable.invoke(conversation), step, ends_at)
+            except LLMError as exc:
+                # The client itself refuses a reply cut off at the length limit (json_schema parsing): re-ask
+                # once, asking for the bounds, inside the same time budget.
+                if exc.kind != "truncated" or attempt:
+                    raise
+                attempts.append(str(exc)[:300])
+                from langchain_core.messages import HumanMessage
+
+                conversation = conversation + [HumanMessage(content=(
+                    f"Your reply was cut off at the length limit. Reply again with a complete {schema.__name__}: "
+                    "quotes of at most 25 words, feedback of at most 80 words."))]
+                continue
             raw: AIMessage = result["raw"]
             self._count(step, conversation, raw)
             finish = (raw.response_metadata or {}).get("finish_reason")
@@ -341,6 +354,8 @@ def _kind(exc: Exception) -> str:
     name = " ".join(k.__name__ for k in type(exc).__mro__)
     if "Timeout" in name:
         return "timeout"
+    if "LengthFinishReason" in name:
+        return "truncated"  # the reply hit max_tokens
     if "RateLimit" in name:
         return "rate_limit"
     if "Connection" in name:

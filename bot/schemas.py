@@ -109,7 +109,7 @@ Flag = Literal["empty", "off_topic", "keyword_list", "injection", "too_long", "d
 class KeyPointJudgement(BaseModel):
     index: int = Field(ge=0)
     covered: bool
-    evidence: str = Field(default="", max_length=400, description="quote from the answer supporting coverage")
+    evidence: str = Field(default="", max_length=240, description="quote from the answer supporting coverage")
 
 
 class LLMGrade(BaseModel):
@@ -117,7 +117,7 @@ class LLMGrade(BaseModel):
 
     key_points: list[KeyPointJudgement]
     score: int = Field(ge=0, le=4)
-    feedback: str = Field(min_length=1, max_length=1200)
+    feedback: str = Field(min_length=1, max_length=700)
     injection_detected: bool = False
 
 

@@ -55,7 +55,7 @@ def test_a_small_run_writes_an_append_only_record(tmp_home, capsys):
     records = list((tmp_home / "evals").glob("*.jsonl"))
     assert len(records) == 1
     events = [json.loads(line) for line in records[0].read_text().splitlines()]
-    assert events[0]["type"] == "spec" and events[0]["prompts"]["grade"] == "grade.v1" and events[0]["knowledge"]
+    assert events[0]["type"] == "spec" and events[0]["prompts"]["grade"] == "grade.v2" and events[0]["knowledge"]
     assert [e["type"] for e in events].count("metrics") == 2 and events[-1]["type"] == "metrics"
     assert list((tmp_home / "evals").glob("*.md"))
 

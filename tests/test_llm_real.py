@@ -33,13 +33,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def llama_server():
+def built() -> tuple[str, str]:
     build = subprocess.run(["sh", str(ROOT / "scripts" / "build_llama_server.sh")], capture_output=True, text=True,
                            timeout=3600, env={**os.environ, "PYTHON": sys.executable})
     if build.returncode:
         pytest.skip(f"llama-server could not be built here: {build.stderr.strip()[-400:]}")
     binary, model = build.stdout.split()[-2:]
+    return binary, model
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    binary, model = built()
     port = _free_port()
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"llama-server-{port}.log", "w")
     proc = subprocess.Popen([binary, "-m", model, "--host", "127.0.0.1", "--port", str(port), "-c", "8192",
@@ -51,16 +55,19 @@ def llama_server():
         try:
             with urllib.request.urlopen(url + "/health", timeout=2) as r:
                 if json.loads(r.read()).get("status") == "ok":
-                    break
+                    return proc, url + "/v1"
         except OSError:
             time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("llama-server did not become healthy within 120 s")
-    yield url + "/v1"
+    proc.kill()
+    pytest.fail("llama-server did not become healthy within 120 s")
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    proc, url = start_server()
+    yield url
     proc.terminate()
     proc.wait(timeout=30)
-    log.close()
 
 
 @pytest.fixture
@@ -166,3 +173,37 @@ def test_estimate_command_reads_evidence_with_the_model_or_says_it_fell_back(ser
         assert "estimated offline" in result.get("note", "")
     for item in result["evidence"]:  # whatever the model said, only the candidate's own words are evidence
         assert item["quote"].lower()[:20] in json.dumps(transcript).lower()
+
+
+def test_a_server_killed_mid_interview_costs_nothing(monkeypatch, knowledge):
+    """Tokens are counted while the server answers; once it is killed, a turn falls back at once (a refused
+    connection), with a notice, and no turn waits more than one step timeout."""
+    from bot.config import load_settings
+    from bot.interviewer import Interviewer
+    from bot.models import get_model
+    from bot.report import build_report
+
+    proc, url = start_server()
+    try:
+        for key, value in {"OPENAI_BASE_URL": url, "OPENAI_MODEL": "smollm2", "BOT_LLM_STRUCTURED": "json_schema",
+                           "BOT_LLM_TIMEOUT": str(TIMEOUT), "BOT_LLM_RETRIES": "0"}.items():
+            monkeypatch.setenv(key, value)
+        interviewer = Interviewer(get_model(MODEL, load_settings()), knowledge)
+        state = interviewer.start(capabilities=["monitoring"], max_questions=4, seed=2)
+        question = knowledge.questions[state.current.question_id]
+        interviewer.answer(state, question.reference_answer)
+        assert state.usage["calls"] >= 2 and state.usage["prompt_tokens"] > 0 and state.usage["completion_tokens"] > 0
+        report = build_report(state, knowledge)
+        assert report["usage"]["prompt_tokens"] == state.usage["prompt_tokens"]
+        proc.kill()
+        proc.wait(timeout=10)
+        assert state.current is not None
+        question = knowledge.questions[state.current.question_id]
+        started = time.monotonic()
+        result = interviewer.answer(state, question.reference_answer)
+        assert time.monotonic() - started < 5  # refused at once: no waiting on a dead server
+        graded = [t for t in state.turns if t.grade is not None][-1]
+        assert graded.grade.grader == "offline" and "(connection)" in (graded.grade.notice or "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
