@@ -78,9 +78,9 @@ class Settings:
     auth: list[tuple[str, str]] | None  # each account sees only its own interviews
     concurrency: int
     seed: int | None = None  # fixed question order for reproducible interviews (BOT_SEED / --seed)
-    # How structured replies are asked for: function_calling (OpenAI, vLLM, Ollama), json_schema (OpenAI, vLLM,
-    # llama.cpp's server enforces it with a grammar) or json_mode.
-    llm_structured: str = "function_calling"
+    # How structured replies are asked for: function_calling (OpenAI, Ollama), json_schema (vLLM, and llama.cpp's
+    # server, which enforces it with a grammar) or json_mode; auto picks by asking the server who it is.
+    llm_structured: str = "auto"
     llm_breaker_failures: int = 3     # consecutive failed calls that switch a model off for a while
     llm_breaker_cooldown: float = 120.0  # seconds before a switched-off model is tried again
     extra: dict = field(default_factory=dict)
@@ -148,8 +148,8 @@ def load_settings() -> Settings:
         auth=auth,
         concurrency=_int("BOT_CONCURRENCY", 4),
         seed=_int("BOT_SEED", -1) if os.environ.get("BOT_SEED") else None,
-        llm_structured=_choice("BOT_LLM_STRUCTURED", ("function_calling", "json_schema", "json_mode"),
-                               "function_calling"),
+        llm_structured=_choice("BOT_LLM_STRUCTURED", ("auto", "function_calling", "json_schema", "json_mode"),
+                               "auto"),
         llm_breaker_failures=_int("BOT_LLM_BREAKER_FAILURES", 3),
         llm_breaker_cooldown=_float("BOT_LLM_BREAKER_COOLDOWN", 120.0),
     )

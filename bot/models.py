@@ -229,7 +229,8 @@ class Model:
         key = (schema, max_tokens)
         if key not in cache:
             chat = _bounded(self.chat, max_tokens, self.settings)
-            cache[key] = chat.with_structured_output(schema, method=self.settings.llm_structured, include_raw=True)
+            cache[key] = chat.with_structured_output(schema, method=structured_method(self.settings),
+                                                     include_raw=True)
         return cache[key]
 
     def structured(self, messages: list[BaseMessage], schema: type[T], step: str, max_tokens: int | None = None) -> T:
@@ -304,6 +305,32 @@ class Model:
         prompt = meta.get("input_tokens") or sum(count_tokens(str(m.content), model) for m in messages)
         completion = meta.get("output_tokens") or count_tokens(_describe(raw), model)
         self.usage.add(step, int(prompt), int(completion))
+
+
+JSON_SCHEMA_SERVERS = ("llamacpp", "vllm")  # /v1/models "owned_by" of servers that enforce a JSON schema
+
+
+@lru_cache(maxsize=8)
+def _server_kind(base_url: str) -> str:
+    """Who serves `base_url` (its /models owner), asked once per process with a short timeout; "" if unknown."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=2) as reply:
+            models = json.loads(reply.read()).get("data") or []
+        return str(models[0].get("owned_by", "")) if models else ""
+    except Exception:  # an unreachable server fails its first step anyway, with the right notice
+        return ""
+
+
+def structured_method(settings: Settings) -> str:
+    """BOT_LLM_STRUCTURED, or for auto: json_schema for servers that enforce it (llama.cpp, vLLM), function calling
+    for OpenAI itself and the rest (Ollama and unknown servers)."""
+    if settings.llm_structured != "auto":
+        return settings.llm_structured
+    if settings.openai_base_url and _server_kind(settings.openai_base_url) in JSON_SCHEMA_SERVERS:
+        return "json_schema"
+    return "function_calling"
 
 
 def _bounded(chat, max_tokens: int, settings: Settings):

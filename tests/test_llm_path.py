@@ -310,7 +310,8 @@ def test_rate_limit_then_success_is_retried_by_the_client(llm, stub, rubric):
     grade = Grader(llm(timeout=3, retries=1)).grade(rubric, GOOD)
     assert grade.grader == MODEL and "fallback" not in grade.flags and grade.covered == [0]
     assert len(stub.chat_requests) == 2
-    gap = stub.requests[1]["time"] - stub.requests[0]["time"]
+    chats = [r for r in stub.requests if r["path"].endswith("/chat/completions")]  # (auto also asked /models)
+    gap = chats[1]["time"] - chats[0]["time"]
     assert 0.2 <= gap < 2, gap  # Retry-After was honoured
     assert stub.chat_requests[0]["messages"] == stub.chat_requests[1]["messages"]
     assert time.monotonic() - start < 3
@@ -500,3 +501,16 @@ def test_repeated_failures_switch_the_model_off_then_it_is_tried_again(llm, monk
         result = interviewer.answer(state, question.reference_answer)
         assert len(dead.chat_requests) > calls and result.grade.grader == MODEL  # tried again, and back
         assert sum("failed 2 times in a row" in n for n in state.notices) == 1
+
+
+def test_auto_structured_method_asks_the_server_who_it_is(stub, monkeypatch):
+    import dataclasses
+
+    from bot.models import _server_kind, structured_method
+
+    settings = dataclasses.replace(load_settings(), openai_base_url=stub.base_url, llm_structured="auto")
+    assert _server_kind(stub.base_url) == "stub" and structured_method(settings) == "function_calling"
+    monkeypatch.setattr("bot.models._server_kind", lambda url: "llamacpp")
+    assert structured_method(settings) == "json_schema"  # llama.cpp enforces the schema with a grammar
+    assert structured_method(dataclasses.replace(settings, llm_structured="json_mode")) == "json_mode"
+    assert structured_method(dataclasses.replace(settings, openai_base_url=None)) == "function_calling"

@@ -92,7 +92,7 @@ ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize("method", ["json_schema", "function_calling"])
+@pytest.mark.parametrize("method", ["auto", "function_calling"])
 def test_grade_command_returns_within_budget_and_says_which_engine(server_env, tmp_path, method):
     env = server_env(method)
     src = tmp_path / "answers.jsonl"
@@ -113,7 +113,7 @@ def test_grade_command_returns_within_budget_and_says_which_engine(server_env, t
             assert settled or ("fallback" in row["flags"] and "model" in row.get("notice", "")), row
     assert rows[1]["score"] <= 1  # "haven't used it": the code's checks hold whatever the model says
     assert rows[2]["score"] == 0 and "injection" in rows[2]["flags"]
-    if method == "json_schema":  # the grammar-enforced, bounded schema parses: the model's own grades are used
+    if method == "auto":  # llama.cpp is detected: the grammar-enforced, bounded schema parses and is used
         assert any(r["grader"] == MODEL for r in rows), rows
 
 
@@ -123,7 +123,7 @@ def test_a_whole_interview_through_the_app_api(server_env):
     from bot.coach import Coach
     from bot.ui import build_app
 
-    server_env("json_schema")
+    server_env("auto")
     demo = build_app(Coach())  # settings read now: the model is offered
     port = _free_port()
     demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True)
