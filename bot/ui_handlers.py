@@ -192,15 +192,18 @@ class CoachUI:
         with self._session(state.id, request) as state:
             yield from self._stream(state)
 
-    def _owned_states(self, request: gr.Request | None) -> list[SessionState]:
-        rows = self.coach.sessions.list(owner=owner_of(request))
+    def _load_rows(self, rows: list[dict]) -> list[SessionState]:
+        """The sessions behind store rows; an unreadable row does not hide the rest."""
         states = []
         for row in rows:
             try:
                 states.append(self.coach.sessions.load(row["id"]))
-            except Exception:  # an unreadable row should not hide the rest
+            except Exception:
                 log.exception("could not load session %s", row["id"])
         return states
+
+    def _owned_states(self, request: gr.Request | None) -> list[SessionState]:
+        return self._load_rows(self.coach.sessions.list(owner=owner_of(request)))
 
     def practise_gaps(self, n_questions: float | None, model: str | None, request: gr.Request = None):
         """An interview drawn from the key points this login missed before, until they are covered."""
@@ -345,22 +348,14 @@ class CoachUI:
         return estimate_view(self.coach, text, file)
 
     # ------------------------------------------------------------------ history
-    def _finished_states(self, rows: list[dict], limit: int = 50) -> list[SessionState]:
-        states = []
-        for row in sorted((r for r in rows if r["status"] == "finished"), key=lambda r: r["created_at"])[-limit:]:
-            try:
-                states.append(self.coach.sessions.load(row["id"]))
-            except Exception:  # an unreadable row should not hide the rest of the history
-                log.exception("could not load session %s", row["id"])
-        return states
-
     def history(self, request: gr.Request = None) -> tuple:
         from bot.gaps import open_gaps
 
         rows = self.coach.sessions.list(owner=owner_of(request))
-        states = self._finished_states(rows)
+        owned = self._load_rows(rows)  # once: the progress chart and the open key points read the same sessions
+        states = sorted((s for s in owned if s.status == "finished"), key=lambda s: s.created_at)[-50:]
         frame = views.progress_frame(states)
-        gaps = open_gaps(self._owned_states(request), self.knowledge)
+        gaps = open_gaps(owned, self.knowledge)
         return (views.history_table(rows), gr.Dropdown(choices=views.history_choices(rows), value=None),
                 gr.LinePlot(frame, visible=frame["Date"].nunique() >= 2), views.trend(states),
                 views.open_gaps_view(gaps))
