@@ -24,6 +24,7 @@ from bot.reading import read_answer
     # From the browser walk-through (session 4): hearsay is not practice, and "you can't say" explains.
     ("I've heard of DVC pipelines for this, where each step declares its inputs and outputs", "hedged"),
     ("Couldn't tell you, to be honest", "not_knowing"),
+    ("Models trained on them would be retrained on the next regular cycle", "proposal"),  # a plan of any subject
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
