@@ -350,8 +350,8 @@ class Interviewer:
             system, user = load_prompt("probe").render(question=question.question, missing=missing, probe=probe,
                                                        answer=quote_answer(turn.answer or ""))
             try:
-                probe = _safe(self.model.structured(to_messages(system, user), LLMQuestion, step="probe").text,
-                              question)
+                probe = _safe(self.model.structured(to_messages(system, user), LLMQuestion, step="probe",
+                                                    reveal=lambda t: not _leaks(t, question)).text, question)
             except LLMError as exc:
                 state.notices.append(fallback_notice(self.model, exc, "the bank's follow-up was used"))
         state.turns.append(Turn(question_id=question.id, kind="probe", asked=probe, hinted=turn.hinted))
@@ -366,8 +366,8 @@ class Interviewer:
         system, user = load_prompt("question").render(capability=question.capability, stage=question.stage,
                                                       question=question.question, context=context or "(none)")
         try:
-            return _safe(self.model.structured(to_messages(system, user), LLMQuestion, step="question").text,
-                         question)
+            return _safe(self.model.structured(to_messages(system, user), LLMQuestion, step="question",
+                                               reveal=lambda t: not _leaks(t, question)).text, question)
         except LLMError as exc:
             state.notices.append(fallback_notice(self.model, exc, "the bank's wording was used"))
             return question.question
@@ -381,11 +381,18 @@ def follow_up_feedback(question: Question, before: Grade, after: Grade) -> str:
     return lead if after.feedback == before.feedback else f"{lead} {after.feedback}"
 
 
-def _safe(text: str, question: Question) -> str:
-    """A model's wording must not give the rubric away before the candidate answers."""
+def _leaks(text: str, question: Question) -> bool:
+    """Whether a wording repeats six words in a row of a key point."""
     low = " ".join(text.lower().split())
     for point in question.key_points:
         tokens = point.lower().split()
         if any(" ".join(tokens[i : i + 6]) in low for i in range(max(len(tokens) - 5, 1))):
-            raise LLMError("the model's wording revealed a key point", kind="leak")
+            return True
+    return False
+
+
+def _safe(text: str, question: Question) -> str:
+    """A model's wording must not give the rubric away before the candidate answers (nor while it streams)."""
+    if _leaks(text, question):
+        raise LLMError("the model's wording revealed a key point", kind="leak")
     return text

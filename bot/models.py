@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, PrivateAttr, ValidationError
 
 from bot.config import Settings, load_settings
+from bot.llm_progress import Relay, current_listener
 from bot.tokens import count_tokens
 
 if TYPE_CHECKING:  # LangChain is imported when a language model is first used: the offline engine starts ~1 s faster
@@ -53,8 +54,8 @@ class Usage:
 def scripted_chat_model() -> type:
     """The class of the fake and echo models (a LangChain chat model, so tests run LangChain's real code path)."""
     from langchain_core.language_models.chat_models import BaseChatModel
-    from langchain_core.messages import AIMessage, BaseMessage
-    from langchain_core.outputs import ChatGeneration, ChatResult
+    from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
     from langchain_core.utils.function_calling import convert_to_openai_tool
 
     class ScriptedChatModel(BaseChatModel):
@@ -66,6 +67,8 @@ def scripted_chat_model() -> type:
         tool_name: str | None = None
         echo: bool = False
         responder: Any = None  # called with the messages when the queue is empty (a scripted judge for evals)
+        streaming: bool = False
+        stream_delay: float = 0.0
         _queue: collections.deque = PrivateAttr(default_factory=collections.deque)
         _received: list = PrivateAttr(default_factory=list)
         _lock: Any = PrivateAttr(default_factory=threading.Lock)
@@ -95,7 +98,7 @@ def scripted_chat_model() -> type:
             bound._queue, bound._received, bound._lock = self._queue, self._received, self._lock
             return bound
 
-        def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        def _reply(self, messages) -> AIMessage:
             with self._lock:
                 self._received.append(list(messages))
                 if self.echo:
@@ -111,10 +114,33 @@ def scripted_chat_model() -> type:
             if isinstance(reply, BaseException):
                 raise reply
             if isinstance(reply, dict) and self.tool_name:
-                message = AIMessage(content="", tool_calls=[{"name": self.tool_name, "args": reply, "id": "call_0"}])
+                return AIMessage(content="", tool_calls=[{"name": self.tool_name, "args": reply, "id": "call_0"}])
+            return AIMessage(content=reply if isinstance(reply, str) else json.dumps(reply))
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+            return ChatResult(generations=[ChatGeneration(message=self._reply(messages))])
+
+        def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+            """The same reply in pieces of about 12 characters (tool-call arguments as tool-call chunks), so
+            streaming runs LangChain's real aggregation; `stream_delay` seconds between pieces."""
+            message = self._reply(messages)
+            if message.tool_calls:
+                call = message.tool_calls[0]
+                text = json.dumps(call["args"])
+                pieces = [AIMessageChunk(content="", tool_call_chunks=[
+                    {"name": call["name"] if i == 0 else None, "args": text[i:i + 12], "id": call["id"] if i == 0
+                     else None, "index": 0}]) for i in range(0, len(text), 12)]
             else:
-                message = AIMessage(content=reply if isinstance(reply, str) else json.dumps(reply))
-            return ChatResult(generations=[ChatGeneration(message=message)])
+                text = str(message.content)
+                pieces = [AIMessageChunk(content=text[i:i + 12]) for i in range(0, len(text), 12)] or \
+                    [AIMessageChunk(content="")]
+            for piece in pieces:
+                chunk = ChatGenerationChunk(message=piece)
+                if run_manager:
+                    run_manager.on_llm_new_token(piece.content, chunk=chunk)
+                if self.stream_delay:
+                    time.sleep(self.stream_delay)
+                yield chunk
 
     return ScriptedChatModel
 
@@ -223,39 +249,54 @@ class Model:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _structured_runnable(self, schema: type, max_tokens: int):
-        """The chat model bound to `schema` and a completion budget (built once per pair: binding costs ~2 ms)."""
+    def _watched(self, call, step: str, listener, reveal=None, ends_at: float | None = None):
+        """`call(config)` within the deadline, its streamed tokens relayed to `listener` (if any) until it ends."""
+        relay = Relay(listener, step, reveal) if listener is not None else None
+        try:
+            return self._deadline(lambda: call({"callbacks": [relay]} if relay else None), step, ends_at)
+        finally:
+            if relay is not None:
+                relay.close()
+
+    def _structured_runnable(self, schema: type, max_tokens: int, streaming: bool = False):
+        """The chat model bound to `schema` and a completion budget (built once per pair: binding costs ~2 ms);
+        `streaming` when someone watches the turn (bot/llm_progress.py)."""
         cache = self.__dict__.setdefault("_bound", {})
-        key = (schema, max_tokens)
+        key = (schema, max_tokens, streaming)
         if key not in cache:
-            chat = _bounded(self.chat, max_tokens, self.settings)
+            chat = _bounded(self.chat, max_tokens, self.settings, streaming)
             cache[key] = chat.with_structured_output(schema, method=structured_method(self.settings),
                                                      include_raw=True)
         return cache[key]
 
-    def structured(self, messages: list[BaseMessage], schema: type[T], step: str, max_tokens: int | None = None) -> T:
+    def structured(self, messages: list[BaseMessage], schema: type[T], step: str, max_tokens: int | None = None,
+                   reveal=None) -> T:
         """Ask for `schema` within `max_tokens` (the step's budget by default); a reply that fails validation or
         is cut off is re-asked once with the error, inside the same time budget, then LLMError. After a timeout or
-        connection failure the rest of the turn skips the model; after repeated ones it is switched off a while."""
+        connection failure the rest of the turn skips the model; after repeated ones it is switched off a while.
+        While a listener watches (bot/llm_progress.py) the reply streams to it; `reveal(text)` False hides prose."""
         if self.chat is None:
             raise LLMError("the offline engine has no language model", kind="offline")
         self._guard()
         try:
-            result = self._structured(messages, schema, step, max_tokens)
+            result = self._structured(messages, schema, step, max_tokens, reveal)
         except LLMError as exc:
             self._record(exc)
             raise
         self._record(None)
         return result
 
-    def _structured(self, messages: list[BaseMessage], schema: type[T], step: str, max_tokens: int | None) -> T:
-        runnable = self._structured_runnable(schema, max_tokens or STEP_TOKENS.get(step, 400))
+    def _structured(self, messages: list[BaseMessage], schema: type[T], step: str, max_tokens: int | None,
+                    reveal=None) -> T:
+        listener = current_listener()
+        runnable = self._structured_runnable(schema, max_tokens or STEP_TOKENS.get(step, 400), listener is not None)
         attempts: list[str] = []
         conversation = list(messages)
         ends_at = time.monotonic() + self.settings.llm_timeout  # the re-ask shares the step's time budget
         for attempt in range(2):
             try:
-                result = self._deadline(lambda: runnable.invoke(conversation), step, ends_at)
+                result = self._watched(lambda config: runnable.invoke(conversation, config=config), step,
+                                       listener, reveal, ends_at)
             except LLMError as exc:
                 # The client itself refuses a reply cut off at the length limit (json_schema parsing): re-ask
                 # once, asking for the bounds, inside the same time budget.
@@ -286,9 +327,10 @@ class Model:
         if self.chat is None:
             raise LLMError("the offline engine has no language model", kind="offline")
         self._guard()
+        listener = current_listener()
         try:
-            chat = _bounded(self.chat, STEP_TOKENS["text"], self.settings)
-            raw = self._deadline(lambda: chat.invoke(messages), step)
+            chat = _bounded(self.chat, STEP_TOKENS["text"], self.settings, listener is not None)
+            raw = self._watched(lambda config: chat.invoke(messages, config=config), step, listener)
         except LLMError as exc:
             self._record(exc)
             raise
@@ -333,9 +375,12 @@ def structured_method(settings: Settings) -> str:
     return "function_calling"
 
 
-def _bounded(chat, max_tokens: int, settings: Settings):
+def _bounded(chat, max_tokens: int, settings: Settings, streaming: bool = False):
     """The chat model with a completion budget. langchain-openai sends it as `max_completion_tokens`, which OpenAI
-    wants; OpenAI-compatible servers (llama.cpp, Ollama, vLLM) read `max_tokens`, so it goes in the body too."""
+    wants; OpenAI-compatible servers (llama.cpp, Ollama, vLLM) read `max_tokens`, so it goes in the body too.
+    `streaming`: the reply comes as server-sent events (LangChain still returns the whole message)."""
+    if streaming:
+        chat = chat.model_copy(update={"streaming": True})
     if "max_tokens" not in type(chat).model_fields:  # the scripted models
         return chat
     update: dict = {"max_tokens": max_tokens}

@@ -26,6 +26,7 @@ from bot.maturity import ROLE_STAGES  # noqa: E402
 from bot.models import available_models  # noqa: E402
 from bot.schemas import CAPABILITIES  # noqa: E402
 from bot.ui_estimate import estimate_view  # noqa: E402
+from bot.ui_thinking import thinking_text, watched  # noqa: E402
 
 log = logging.getLogger("bot.ui")
 
@@ -184,8 +185,9 @@ class CoachUI:
         count = min(max(int(n_questions or 8), 3), 15)
         interviewer, notice = self._interviewer(model)
         seen = self.coach.sessions.question_ids(owner=owner_of(request))
-        state = interviewer.start(role=role, capabilities=focus or list(CAPABILITIES), max_questions=count, seen=seen,
-                                    seed=self.coach.settings.seed, job=job if isinstance(job, dict) else None)
+        state = yield from self._work(None, interviewer, lambda: interviewer.start(
+            role=role, capabilities=focus or list(CAPABILITIES), max_questions=count, seen=seen,
+            seed=self.coach.settings.seed, job=job if isinstance(job, dict) else None))
         state.notices = notices + ([notice] if notice else []) + state.notices
         state.owner = owner_of(request)
         self.coach.sessions.save(state)
@@ -222,8 +224,9 @@ class CoachUI:
         capabilities = sorted({self.knowledge.questions[q].capability for q in pool})
         interviewer, notice = self._interviewer(model)
         count = min(max(int(n_questions or 8), 3), 15)
-        state = interviewer.start(capabilities=capabilities, max_questions=min(count, len(pool)), pool=pool,
-                                  seed=self.coach.settings.seed, practising_gaps=True)
+        state = yield from self._work(None, interviewer, lambda: interviewer.start(
+            capabilities=capabilities, max_questions=min(count, len(pool)), pool=pool,
+            seed=self.coach.settings.seed, practising_gaps=True))
         points = sum(g.question_id in pool for g in gaps)
         state.notices = [f"Practising your gaps: {points} key point{'s' * (points != 1)} you missed before, in "
                          f"{len(pool)} question{'s' * (len(pool) != 1)}."] + ([notice] if notice else [])
@@ -244,10 +247,8 @@ class CoachUI:
             if state.current is None:
                 raise gr.Error("This interview is finished: click New interview to start another.")
             interviewer = self._for_state(state)
-            if interviewer.model.is_llm:  # a model can take seconds: show the answer and that it is being graded
-                yield self._thinking(state, text, interviewer.model)
             try:
-                interviewer.answer(state, text)
+                yield from self._work(state, interviewer, lambda: interviewer.answer(state, text), answer=text)
             except Exception:
                 log.exception("grading failed for session %s", state.id)
                 yield self.render(self._load(session_id, request), answer=text)  # unlocked, the answer kept
@@ -255,20 +256,34 @@ class CoachUI:
             self.coach.sessions.save(state)
             yield from self._stream(state)
 
-    def _thinking(self, state: SessionState, text: str, model) -> tuple:
-        """The view while a model grades: the answer in the chat, the controls locked, and what is happening."""
-        frame = list(self.render(state, answer=None, typing=False))
-        budget = model.settings.llm_timeout
-        frame[1] = frame[1] + [{"role": "user", "content": views.inert(text)},
-                               {"role": "assistant", "content": f"_Grading with {views.inert(model.name)}… (at most "
-                                f"{budget:.0f} s a step; the offline engine steps in if it is slower)_"}]
-        return tuple(frame)
+    def _work(self, state: SessionState | None, interviewer: Interviewer, work, answer: str | None = None):
+        """Run one interviewer step and return what it returned. With a language model it runs in a thread while
+        the chat shows the answer, the controls locked, and what the model is writing (bot/ui_thinking.py);
+        offline it runs inline."""
+        if not interviewer.model.is_llm:
+            return work()
+        base = list(self.render(state, answer=None, typing=False))  # rendered before the step changes `state`
+        chat = base[1] + ([{"role": "user", "content": views.inert(answer)}] if answer is not None else [])
+        current = state.current if state is not None else None
+        points = len(self.knowledge.questions[current.question_id].key_points) if current else 0
+        doing = "grade" if answer is not None else "question"
+        model, shown = interviewer.model, []
+
+        def frame(progress):
+            bubble = chat + [{"role": "assistant", "content": thinking_text(model, progress, points, doing)}]
+            if not shown:  # the first frame locks the controls; later ones only replace the chat
+                shown.append(True)
+                return tuple(bubble if i == 1 else part for i, part in enumerate(base))
+            return tuple(bubble if i == 1 else gr.skip() for i in range(len(base)))
+
+        return (yield from watched(work, frame))
 
     def skip(self, session_id: str | None, request: gr.Request = None):
         with self._session(session_id, request) as state:
             if state.current is None:
                 raise gr.Error("There is no open question to skip.")
-            self._for_state(state).skip(state)
+            interviewer = self._for_state(state)
+            yield from self._work(state, interviewer, lambda: interviewer.skip(state))
             self.coach.sessions.save(state)
             yield from self._stream(state)
 

@@ -343,3 +343,64 @@ def test_practise_my_gaps_asks_the_questions_missed_before(app_url, knowledge, c
     assert any("Practising your gaps" in n for n in out[STATUS]["notices"])
     history = c.predict(api_name="/history")
     assert "Open key points" in history[-1] and "Governance" in history[-1]
+
+
+def _fake_ui(coach, fake_model, monkeypatch):
+    import dataclasses
+
+    from bot.ui import CoachUI
+
+    monkeypatch.setenv("BOT_ENABLE_FAKE", "1")
+    monkeypatch.setattr(coach, "settings", dataclasses.replace(coach.settings, seed=0))
+    monkeypatch.setattr(coach.sessions, "question_ids", lambda owner=None: [])
+    fake_model.chat.stream_delay = 0.02
+    return CoachUI(coach)
+
+
+def test_the_chat_shows_the_feedback_while_the_model_writes_it(coach, fake_model, monkeypatch, knowledge):
+    ui = _fake_ui(coach, fake_model, monkeypatch)
+    fake_model.enqueue({"text": "Picture your team on a Monday morning: " + "a scenario that takes a while. " * 6})
+    *_, view = ui.start("ML Engineer", ["monitoring"], 3, "fake")
+    question = knowledge.questions[coach.sessions.load(view[0]).current.question_id]
+    feedback = ("You named drift alerts on the important features and the business metric; say who is paged and "
+                "what the runbook tells them to do first, and how you would know the alert is not too noisy.")
+    n = len(question.key_points)
+    fake_model.enqueue({"key_points": [{"index": i, "covered": i == 0, "evidence": "alert on drift" if i == 0 else ""}
+                                       for i in range(n)], "score": 3, "feedback": feedback,
+                        "injection_detected": False},
+                       {"text": "Next scenario: " + "more context for the next question. " * 6})
+    frames = list(ui.answer("We would alert on drift of the important features and on the business metric.", view[0]))
+    bubbles = [str(f[1][-1]["content"]) for f in frames if not isinstance(f[1], dict) and "Grading with fake" in
+               str(f[1][-1]["content"])]
+    assert bubbles[0].startswith("_Grading with fake… (at most")  # at once, before the first token
+    judged = [b for b in bubbles if "key points judged" in b]
+    assert judged and f"of {n} key points judged" in judged[-1]
+    written = [b.split("_\n\n", 1)[1].rstrip(" ▍") for b in bubbles if "_\n\n" in b]
+    assert written and all(feedback.startswith(w) for w in written)  # the feedback as far as it is written
+    assert any(f[11].interactive is False for f in frames[:1])  # the answer box stays locked meanwhile
+    final = coach.sessions.load(view[0])
+    assert final.turns[0].grade.grader == "fake" and final.turns[0].grade.feedback == feedback
+
+
+def test_a_question_that_starts_to_give_a_key_point_away_is_hidden_as_it_streams(coach, fake_model, monkeypatch,
+                                                                                 knowledge):
+    ui = _fake_ui(coach, fake_model, monkeypatch)
+    asked = {}
+
+    def leaky(messages):
+        prompt = str(messages[-1].content)
+        q = next(q for q in knowledge.questions.values() if q.question in prompt)
+        asked["q"] = q
+        return {"text": "Your team is about to ship on Friday and the on-call rota is thin. " * 3 + q.key_points[0]
+                + ". " + "Tell me how you would handle the week. " * 4}
+
+    fake_model.enqueue(leaky)
+    frames = list(ui.start("ML Engineer", ["monitoring"], 3, "fake"))
+    point = asked["q"].key_points[0]
+    bubbles = [str(f[1][-1]["content"]) for f in frames if not isinstance(f[1], dict) and
+               "Writing the next question with fake" in str(f[1][-1]["content"])]
+    assert any("on-call rota is thin" in b for b in bubbles)  # the wording streamed until it began to leak
+    assert not any(point.lower() in " ".join(b.lower().split()) for b in bubbles)
+    state = coach.sessions.load(frames[-1][0])
+    assert state.current.asked == asked["q"].question  # the bank's wording replaced the leaky one
+    assert any("bank's wording" in n for n in state.notices)

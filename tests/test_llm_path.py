@@ -344,6 +344,52 @@ def test_slow_stream_is_cut_at_the_deadline(llm, stub):
     assert time.monotonic() - start < 0.5 * 3
 
 
+def test_a_watched_grade_streams_its_feedback_over_sse(llm, stub, rubric):
+    """With someone watching the turn, the grade is requested as a stream and its feedback reaches the watcher
+    as it is written; the parsed grade is the same as without streaming."""
+    import dataclasses
+
+    from bot.llm_progress import watching
+
+    model = llm()
+    feedback = "You moved the code to Git and pinned the versions; say how a colleague checks the retrained model."
+    reply = llm_grade({0: "a train.py script in a shared Git repository"}, 2, feedback)
+    stub.enqueue(dataclasses.replace(tool(reply), chunks=40, interval=0.02))
+    seen = []
+    with watching(seen.append):
+        grade = Grader(model).grade(rubric, GOOD)
+    assert stub.chat_requests[0]["stream"] is True
+    assert grade.grader == MODEL and grade.score == 2 and grade.feedback == feedback
+    assert seen and all(p.step == "grade" for p in seen)
+    partial = [p.text for p in seen if p.text]
+    assert partial and all(feedback.startswith(t) for t in partial)  # prose only: never the JSON around it
+    assert max(p.judged for p in seen) == 5 and seen[-1].tokens > seen[0].tokens
+
+
+def test_an_unwatched_grade_does_not_stream(llm, stub, rubric):
+    model = llm()
+    stub.enqueue(tool(llm_grade({0: "a train.py script"}, 2)))
+    Grader(model).grade(rubric, GOOD)
+    assert not stub.chat_requests[0].get("stream")
+
+
+def test_a_stream_past_its_deadline_reaches_no_watcher(llm, stub, rubric):
+    """A reply still streaming after the step gave up on it is not shown: the offline engine's grade is."""
+    import dataclasses
+
+    from bot.llm_progress import watching
+
+    model = llm(timeout=0.6)
+    stub.enqueue(dataclasses.replace(tool(llm_grade({0: "Git"}, 3, "x" * 300)), chunks=60, interval=0.05))
+    seen = []
+    with watching(seen.append):
+        grade = Grader(model).grade(rubric, GOOD)
+    assert grade.grader == "offline"
+    count = len(seen)
+    time.sleep(0.6)  # the stub keeps sending for ~2 s more
+    assert len(seen) == count
+
+
 def test_text_call_over_http(llm, stub):
     model = llm()
     stub.enqueue(content("  A plain reply.  "), content("   "))

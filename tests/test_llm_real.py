@@ -155,6 +155,27 @@ def test_a_whole_interview_through_the_app_api(server_env):
         demo.close()
 
 
+@pytest.mark.parametrize("method", ["json_schema", "function_calling"])
+def test_a_watched_grade_streams_from_the_server(server_env, knowledge, method):
+    """What the page shows while a model grades: the reply arrives as a stream (json_schema replies through the
+    client's streaming parser, tool calls as argument chunks), only its prose is shown, within one step budget."""
+    from bot.config import load_settings
+    from bot.grader import Grader, Rubric
+    from bot.llm_progress import watching
+    from bot.models import get_model
+
+    server_env(method)
+    question = knowledge.questions[ANSWERS[0]["question_id"]]
+    seen = []
+    started = time.monotonic()
+    with watching(seen.append):
+        grade = Grader(get_model(MODEL, load_settings())).grade(Rubric.from_question(question), ANSWERS[0]["answer"])
+    assert time.monotonic() - started <= TIMEOUT + 5
+    assert grade.grader in (MODEL, "offline")
+    assert len(seen) >= 2 and seen[-1].tokens > seen[0].tokens  # tokens came in pieces, not in one reply
+    assert all(p.step == "grade" and "{" not in p.text and '"covered"' not in p.text for p in seen)
+
+
 def test_estimate_command_reads_evidence_with_the_model_or_says_it_fell_back(server_env, tmp_path):
     env = server_env("json_schema")
     transcript = {"id": "t1", "turns": [
