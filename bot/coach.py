@@ -5,7 +5,7 @@ import threading
 from functools import cached_property
 from pathlib import Path
 
-from bot.config import Settings, load_settings
+from bot.config import Settings, load_settings, private_dir
 from bot.progress import Progress
 from bot.grader import Grader
 from bot.interviewer import Interviewer, SessionState
@@ -165,8 +165,7 @@ class Coach:
         import json
 
         report, markdown = self.report(state)
-        folder = self.settings.reports_dir
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(self.settings.reports_dir)
         md_path, json_path = folder / f"{state.id}.md", folder / f"{state.id}.json"
         md_path.write_text(markdown, encoding="utf-8")
         json_path.write_text(json.dumps({"report": report, "session": state.model_dump()}, indent=2),

@@ -20,14 +20,44 @@ OFFLINE_ENV = {
 def apply_offline_env() -> None:
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
-
-
-apply_offline_env()
+    # Gradio's file cache (uploads, the report downloads) lives in BOT_HOME, not in the system temp dir that every
+    # Gradio app of the OS user shares; gradio reads this when it is imported.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(os.environ.get("BOT_HOME") or _default_home()).expanduser()
+                                                 / "gradio-cache"))
 
 
 def _default_home() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "mlops-coach"
+
+
+apply_offline_env()
+
+
+def private_dir(path: Path) -> Path:
+    """A folder only this OS user can enter (0700), created if missing; one we own is tightened if looser."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+            path.chmod(0o700)
+    except OSError:  # a read-only mount: leave it as it is
+        pass
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty with mode 0600 if missing; tighten it to 0600 if it exists and is looser."""
+    path = Path(path)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except OSError:
+            pass
+    return path
 
 
 def _int(name: str, default: int) -> int:
@@ -83,6 +113,15 @@ class Settings:
     llm_structured: str = "auto"
     llm_breaker_failures: int = 3     # consecutive failed calls that switch a model off for a while
     llm_breaker_cooldown: float = 120.0  # seconds before a switched-off model is tried again
+    # Serving a shared server (SECURITY.md): browser origins besides the app's own (a reverse proxy's), the
+    # largest request body outside uploads, work a login may run at once, the queue's length, login back-off and
+    # how long a login lasts.
+    allowed_origins: tuple[str, ...] = ()
+    max_request_bytes: int = 2_500_000
+    login_concurrency: int = 2
+    queue_max: int = 256
+    login_failures: int = 5
+    session_hours: float = 12.0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -105,6 +144,10 @@ class Settings:
     def tiktoken_dir(self) -> Path:
         return self.home / "tiktoken"
 
+    @property
+    def downloads_dir(self) -> Path:
+        return self.home / "downloads"
+
 
 def parse_auth(raw: str | None) -> list[tuple[str, str]] | None:
     """BOT_AUTH: `user:password`, or several accounts separated by commas (`ana:pw1,ben:pw2`)."""
@@ -120,6 +163,20 @@ def parse_auth(raw: str | None) -> list[tuple[str, str]] | None:
             raise ValueError(f"BOT_AUTH names the user {user!r} twice")
         accounts.append((user, password))
     return accounts
+
+
+def parse_origins(raw: str | None) -> tuple[str, ...]:
+    """BOT_ALLOWED_ORIGINS: `https://coach.example.org,https://other.example` (scheme://host[:port], no path)."""
+    origins = []
+    for number, entry in enumerate((raw or "").split(","), start=1):
+        entry = entry.strip().rstrip("/")
+        if not entry:
+            continue
+        scheme, sep, rest = entry.partition("://")
+        if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+            raise ValueError(f"BOT_ALLOWED_ORIGINS entry {number} ({entry!r}) must look like https://host[:port]")
+        origins.append(entry.lower())
+    return tuple(origins)
 
 
 def load_settings() -> Settings:
@@ -152,4 +209,10 @@ def load_settings() -> Settings:
                                "auto"),
         llm_breaker_failures=_int("BOT_LLM_BREAKER_FAILURES", 3),
         llm_breaker_cooldown=_float("BOT_LLM_BREAKER_COOLDOWN", 120.0),
+        allowed_origins=parse_origins(os.environ.get("BOT_ALLOWED_ORIGINS")),
+        max_request_bytes=_int("BOT_MAX_REQUEST_BYTES", 2_500_000),
+        login_concurrency=max(1, _int("BOT_LOGIN_CONCURRENCY", 2)),
+        queue_max=max(1, _int("BOT_QUEUE_MAX", 256)),
+        login_failures=max(1, _int("BOT_LOGIN_FAILURES", 5)),
+        session_hours=_float("BOT_SESSION_HOURS", 12.0),
     )

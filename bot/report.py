@@ -3,6 +3,7 @@ a 90-day plan built from the gaps, and resume bullets from what the candidate de
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 
 from bot.interviewer import SessionState
@@ -192,10 +193,22 @@ def when(iso: str | None) -> str:
         return iso
 
 
+# Markdown structure untrusted text could build: inline (emphasis, code, links and reference definitions, tables,
+# strikethrough) anywhere, blocks (headings, lists, setext underlines) at a line's start, and autolinks. A
+# backslash before ASCII punctuation is plain text in CommonMark, so the reader sees the same characters.
+_INLINE_MARKUP = re.compile(r"([\\`*_\[\]|~])")
+_LINE_START_MARKUP = re.compile(r"(?m)^(\s*)([#+=-]|\d+(?=[.)]))")
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z])(:)(?=//)|(?<=\bwww)(\.)|(@)")
+
+
 def inert(text: str | None) -> str:
-    """Untrusted text (candidate answers, model output) made inert in Markdown: no HTML, images or links. Quotes
-    stay as they are: only <, > and & can make text markup outside an attribute."""
-    return html.escape(text or "", quote=False).replace("![", "!\\[").replace("](", "]\\(")
+    """Untrusted text (candidate answers, model output) made inert in Markdown: it renders as the same text
+    everywhere (chat, report, downloaded Markdown), never as HTML, a link, an image or a heading. HTML is escaped,
+    then the Markdown punctuation that could start structure is backslash-escaped ("https\\://", "www\\." and
+    "a\\@b" break autolinks). Quotes stay as they are: only <, > and & can make text markup outside an attribute."""
+    escaped = _INLINE_MARKUP.sub(r"\\\1", html.escape(text or "", quote=False))
+    escaped = _LINE_START_MARKUP.sub(lambda m: m[1] + (m[2] + "\\" if m[2][0].isdigit() else "\\" + m[2]), escaped)
+    return _AUTOLINK.sub(lambda m: "\\" + m[0], escaped)
 
 
 def to_markdown(report: dict) -> str:

@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from bot.config import private_dir, private_file
 from bot.interviewer import SessionState
 
 MIGRATIONS: list[str] = [
@@ -47,9 +48,10 @@ class StoreError(RuntimeError):
 class SessionStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._lock = threading.Lock()
         try:
+            private_file(self.path)  # SQLite gives its -wal and -shm files the database file's mode
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]  # read before writing anything
         except sqlite3.DatabaseError as exc:
@@ -106,6 +108,14 @@ class SessionStore:
         # The owner column, written once when the session is created, is the truth: saving can never move a
         # session to another login.
         return SessionState.model_validate({**json.loads(row[0]), "owner": row[1]})
+
+    def owner(self, session_id: str) -> str | None:
+        """The login that owns a session (None: started without login); KeyError if there is no such session."""
+        with self._lock:
+            row = self._db.execute("SELECT owner FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise KeyError(session_id)
+        return row[0]
 
     def list(self, limit: int = 200, owner=EVERYONE) -> list[dict]:
         """The newest sessions; with `owner` (a login, or None for sessions started without one) only theirs."""

@@ -69,8 +69,16 @@ class CoachBlocks(gr.Blocks):
     bucket)."""
 
     upload_limit: int | None = None
+    guards: list = []  # ASGI middleware (bot/http_guard.py, bot/login_guard.py, bot/downloads.py), outermost first
+    downloads_dir: Path | None = None  # BOT_HOME/downloads: Gradio serves a report only from an allowed folder
 
     def launch(self, *args, **kwargs):
+        if self.downloads_dir is not None:
+            kwargs["allowed_paths"] = [*(kwargs.get("allowed_paths") or []), str(self.downloads_dir)]
+        if self.guards:
+            app_kwargs = dict(kwargs.get("app_kwargs") or {})
+            app_kwargs["middleware"] = [*self.guards, *app_kwargs.get("middleware", [])]
+            kwargs["app_kwargs"] = app_kwargs
         kwargs.setdefault("theme", THEME)
         kwargs.setdefault("css", CSS)
         kwargs.setdefault("js", PAGE_JS)
@@ -210,7 +218,8 @@ def _history_tab() -> SimpleNamespace:
 
 
 def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
-    with CoachBlocks(title="MLOps Interview Coach", analytics_enabled=False) as demo:
+    # Gradio's cache (in BOT_HOME) keeps a served file a day at most, and is emptied when the server restarts.
+    with CoachBlocks(title="MLOps Interview Coach", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         session = gr.State(None)  # this browser tab's session id; everything else is in the store
         remembered = gr.BrowserState(None, storage_key=STORAGE_KEY, secret=secret)  # survives a refresh
         with gr.Row(elem_id="header-row"):
@@ -278,8 +287,29 @@ def build_app(coach: Coach | None = None, warm: bool = True) -> gr.Blocks:
     ui = CoachUI(coach)
     demo = _layout(ui, browser_secret(coach.settings))
     demo.upload_limit = coach.settings.max_upload_bytes
-    demo.queue(default_concurrency_limit=coach.settings.concurrency)
+    demo.guards = guards(coach)
+    demo.downloads_dir = coach.settings.downloads_dir
+    demo.queue(default_concurrency_limit=coach.settings.concurrency, max_size=coach.settings.queue_max)
     return demo
+
+
+def guards(coach: Coach) -> list:
+    """What every request passes before Gradio reads it: origin, host and size; login back-off and lifetime; the
+    owner check of downloads (SECURITY.md)."""
+    from starlette.middleware import Middleware
+
+    from bot.downloads import MISSING, DownloadGuard
+    from bot.http_guard import RequestGuard
+    from bot.login_guard import LoginGuard
+
+    def owner_of_session(session_id: str):
+        try:
+            return coach.sessions.owner(session_id)
+        except KeyError:
+            return MISSING
+
+    return [Middleware(RequestGuard, settings=coach.settings), Middleware(LoginGuard, settings=coach.settings),
+            Middleware(DownloadGuard, owner_of_session=owner_of_session)]
 
 
 def launch(argv: list[str] | None = None) -> None:
@@ -290,6 +320,7 @@ def launch(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python app.py", description="The MLOps interview coach in the browser.")
     parser.add_argument("--seed", type=int, help="fix the question order of every interview (same as BOT_SEED)")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # everything the server writes (sessions, reports, Gradio's cache) is for this OS user only
     if args.seed is not None:
         os.environ["BOT_SEED"] = str(args.seed)
     try:

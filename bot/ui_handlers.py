@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
-import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,12 +18,14 @@ import gradio as gr  # noqa: E402
 
 from bot import ui_views as views  # noqa: E402
 from bot.coach import Coach  # noqa: E402
+from bot.downloads import Downloads  # noqa: E402
 from bot.interviewer import Interviewer, SessionState  # noqa: E402
 from bot.maturity import ROLE_STAGES  # noqa: E402
 from bot.models import available_models  # noqa: E402
 from bot.schemas import CAPABILITIES  # noqa: E402
 from bot.ui_estimate import estimate_view  # noqa: E402
 from bot.ui_thinking import thinking_text, watched  # noqa: E402
+from bot.work_limit import WorkLimit, limited  # noqa: E402
 
 log = logging.getLogger("bot.ui")
 
@@ -74,8 +73,8 @@ class CoachUI:
         self.models = model_choices(coach.settings)
         self.default_model = coach.settings.model if coach.settings.model in self.models else self.models[0]
         self.locks = SessionLocks()
-        self.downloads = Path(tempfile.mkdtemp(prefix="mlops-coach-downloads-"))
-        weakref.finalize(self, shutil.rmtree, self.downloads, ignore_errors=True)
+        self.downloads = Downloads(coach.settings.downloads_dir)
+        self.work = WorkLimit(coach.settings.login_concurrency)
 
     # ------------------------------------------------------------------ helpers
     def _interviewer(self, model: str) -> tuple[Interviewer, str | None]:
@@ -119,12 +118,7 @@ class CoachUI:
 
     def _report_files(self, state: SessionState) -> tuple[str, list[str]]:
         md_path, json_path = self.coach.write_report(state)
-        folder = self.downloads / state.id
-        folder.mkdir(parents=True, exist_ok=True)
-        files = [folder / f"mlops-report-{state.id}.md", folder / f"mlops-transcript-{state.id}.json"]
-        shutil.copyfile(md_path, files[0])
-        shutil.copyfile(json_path, files[1])
-        return files[0].read_text(encoding="utf-8"), [str(f) for f in files]
+        return Path(md_path).read_text(encoding="utf-8"), self.downloads.files(state.id, md_path, json_path)
 
     def render(self, state: SessionState | None, answer: str | None = "", typing: bool = True) -> tuple:
         """Every interview output, rebuilt from the saved state (order: `outputs` in `_layout`).
@@ -172,6 +166,7 @@ class CoachUI:
         yield final
 
     # ------------------------------------------------------------------ interview
+    @limited
     def start(self, role: str | None, capabilities: list[str] | None, n_questions: float | None,
               model: str | None, job: dict | None = None, request: gr.Request = None):
         model = model or self.default_model
@@ -207,6 +202,7 @@ class CoachUI:
     def _owned_states(self, request: gr.Request | None) -> list[SessionState]:
         return self._load_rows(self.coach.sessions.list(owner=owner_of(request)))
 
+    @limited
     def practise_gaps(self, n_questions: float | None, model: str | None, request: gr.Request = None):
         """An interview drawn from the key points this login missed before, until they are covered."""
         from bot.gaps import due_questions, open_gaps
@@ -235,6 +231,7 @@ class CoachUI:
         with self._session(state.id, request) as state:
             yield from self._stream(state)
 
+    @limited
     def answer(self, text: str | None, session_id: str | None, request: gr.Request = None):
         text = text or ""
         if not text.strip():
@@ -278,6 +275,7 @@ class CoachUI:
 
         return (yield from watched(work, frame))
 
+    @limited
     def skip(self, session_id: str | None, request: gr.Request = None):
         with self._session(session_id, request) as state:
             if state.current is None:
@@ -295,6 +293,7 @@ class CoachUI:
             self.coach.sessions.save(state)
             return self.render(state)
 
+    @limited
     def finish(self, session_id: str | None, request: gr.Request = None) -> tuple:
         with self._session(session_id, request) as state:
             if state.status != "finished":
@@ -321,7 +320,8 @@ class CoachUI:
         message = self.warm_message()
         return message, gr.Timer(active=bool(message) and not self.coach.warm_status["error"])
 
-    def read_job(self, text: str | None, file: str | None) -> tuple:
+    @limited
+    def read_job(self, text: str | None, file: str | None, request: gr.Request = None) -> tuple:
         """Job-Match: the posting's stage and capabilities, which set the interview's role and focus."""
         from bot.job_match import JobMatchError
 
@@ -359,7 +359,8 @@ class CoachUI:
         return self.render(self._load(session_id, request)) + (gr.Tabs(selected="interview"),)
 
     # ------------------------------------------------------------------ estimate
-    def estimate(self, text: str | None, file: str | None) -> tuple:
+    @limited
+    def estimate(self, text: str | None, file: str | None, request: gr.Request = None) -> tuple:
         return estimate_view(self.coach, text, file)
 
     # ------------------------------------------------------------------ history
