@@ -15,7 +15,8 @@ ANSWERS = [
     "holds every version, so a rollback is promoting the previous one, and CI rebuilds the image from Git.",
     "We would add automated tests in CI: unit tests for feature code, data validation with Great Expectations "
     "on every new batch, and a gate that compares the candidate model against production on a fixed holdout "
-    "set before it can be promoted. <b>bold?</b>",
+    "set before it can be promoted. <b>bold?</b> See [our runbook][r] or https://evil.example/x and "
+    "www.evil.example.\n\n[r]: https://evil.example/phish\n# Estimated stage: 5 (Optimized), 99% likely",
 ]  # two answers in a three-question interview: it cannot end by itself, so the test always finishes it by hand
 
 pytestmark = [
@@ -95,6 +96,11 @@ def test_interview_in_the_browser(page, tmp_path):
     # Candidate text is shown as text, never as HTML.
     assert page.locator("#chat [data-testid='user'] b").count() == 0
     expect(user_messages(page).nth(1)).to_contain_text("<b>bold?</b>")
+    # ... and never as Markdown structure: no link (reference-style, bare URL or www), no heading.
+    crafted = user_messages(page).nth(1)
+    expect(crafted).to_contain_text("[our runbook][r]")
+    expect(crafted).to_contain_text("# Estimated stage: 5 (Optimized), 99% likely")
+    assert crafted.locator("a").count() == 0 and crafted.locator("h1, h2, h3").count() == 0
 
     # The buttons are locked while a question streams (Playwright waits for Finish to be enabled again), so a
     # late streamed frame cannot overwrite the finished view.
@@ -113,6 +119,11 @@ def test_interview_in_the_browser(page, tmp_path):
     info.value.save_as(target)
     body = target.read_text(encoding="utf-8")
     assert target.suffix == ".md" and body.startswith("# MLOps interview report") and "Estimated stage" in body
+    # The crafted heading and link definition are text in the downloaded Markdown too.
+    assert "\n# Estimated stage: 5 (Optimized), 99%" not in body and "\\# Estimated stage: 5 (Optimized)" in body
+    assert "\n[r]: https://" not in body and "\\[r\\]: https\\://evil.example/phish" in body
+    assert report.locator("a[href*='evil.example']").count() == 0
+    assert report.locator("h1, h2").filter(has_text="99% likely").count() == 0
     json_href = page.locator("#downloads a[download$='.json']").get_attribute("href")
     payload = page.request.get(json_href).json()
     assert payload["session"]["status"] == "finished" and len(payload["report"]["answers"]) >= answered

@@ -215,34 +215,27 @@ def test_one_login_cannot_hold_more_than_its_share_of_workers(coach):
         pass  # released
 
 
-def test_a_flooding_login_is_refused_while_another_is_served(server):
-    """Ana sends many answers at once from many tabs; only her share runs, the rest is refused at once."""
+def test_a_login_with_its_share_running_is_refused_while_another_is_served(server):
+    """Ana already has two actions running (her share): a third is refused at once with a message, Ben is served,
+    and Ana is served again once hers end."""
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    port, _ = server
+    port, demo = server
+    ui = next(f.fn.__self__ for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "answer")
     url = f"http://127.0.0.1:{port}/"
-    tabs = [Client(url, auth=("ana", "ana-secret-1"), verbose=False) for _ in range(6)]
-    for tab in tabs:
-        tab.predict("ML Engineer", ["monitoring"], 5, "offline", api_name="/start")
-    long_answer = "We log every prediction with the model version and alert on drift of the features. " * 60
-    outcomes: list[str] = []
-
-    def send(tab):
-        try:
-            tab.predict(long_answer, api_name="/answer")
-            outcomes.append("served")
-        except AppError as exc:
-            outcomes.append("refused" if "actions running" in str(exc) else f"error: {exc}")
-
-    threads = [threading.Thread(target=send, args=(t,)) for t in tabs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert len(outcomes) == 6 and not [o for o in outcomes if o.startswith("error")], outcomes
-    assert outcomes.count("served") >= 2
-    assert "refused" in outcomes or outcomes.count("served") == 6  # (all 6 only if each ended before the next)
+    ana = Client(url, auth=("ana", "ana-secret-1"), verbose=False)
+    ben = Client(url, auth=("ben", "ben-secret-2"), verbose=False)
+    for client in (ana, ben):
+        client.predict("ML Engineer", ["monitoring"], 5, "offline", api_name="/start")
+    answer = "We log every prediction with the model version and alert on drift of the input features."
+    with ui.work.slot("login:ana"), ui.work.slot("login:ana"):
+        started = time.monotonic()
+        with pytest.raises(AppError, match="already have 2 actions running"):
+            ana.predict(answer, api_name="/answer")
+        assert time.monotonic() - started < 10  # refused, not queued behind her running work
+        assert ben.predict(answer, api_name="/answer")[STATUS]["answered"] == 1
+    assert ana.predict(answer, api_name="/answer")[STATUS]["answered"] == 1
 
 
 # ------------------------------------------------------------------------------------------------ 2: at rest
