@@ -40,6 +40,10 @@ CSS = """
 #chat button[aria-label="Clear"], #downloads button[aria-label="Remove this file"] { display: none; }
 #header-row { align-items: flex-start; }
 #warmup:empty, #warmup:has(.prose:empty) { display: none; }
+/* The newest question appears top to bottom (bot/assets/page.js marks it). */
+.coach-reveal { animation: coach-reveal 0.5s steps(12, end); }
+@keyframes coach-reveal { from { clip-path: inset(0 0 100% 0); } to { clip-path: inset(0 0 0 0); } }
+@media (prefers-reduced-motion: reduce) { .coach-reveal { animation: none; } }
 /* Phones: one column, the answer box full width with Submit under it, the grade right under the answer. */
 @media (max-width: 700px) {
   .gradio-container { padding: 0 6px !important; }

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,8 +34,6 @@ NO_SESSION = "No interview in progress: click Start interview (or resume one fro
 # BOT_ANSWER_TOKENS tokens with a notice (flag too_long), not refused.
 MAX_ANSWER_CHARS = 200_000
 LOCK_WAIT = 120          # seconds an action waits for the previous one on the same interview (LLM grading)
-STREAM_FRAMES = 10       # the next question appears in about this many steps
-STREAM_DELAY = 0.02      # seconds between steps
 
 
 class SessionLocks:
@@ -49,6 +46,15 @@ class SessionLocks:
     def __call__(self, session_id: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(session_id, threading.Lock())
+
+
+OPEN = (True, False, True)  # controls_mode of a page with an interview open for typing
+
+
+def controls_mode(state: SessionState | None, typing: bool = True) -> tuple[bool, bool, bool]:
+    """What the controls show: (interview active, finished, open for typing)."""
+    return (state is not None and state.status == "active", state is not None and state.status == "finished",
+            typing)
 
 
 def owner_of(request: gr.Request | None) -> str | None:
@@ -120,50 +126,39 @@ class CoachUI:
         md_path, json_path = self.coach.write_report(state)
         return Path(md_path).read_text(encoding="utf-8"), self.downloads.files(state.id, md_path, json_path)
 
-    def render(self, state: SessionState | None, answer: str | None = "", typing: bool = True) -> tuple:
+    def render(self, state: SessionState | None, answer: str | None = "", typing: bool = True,
+               page_mode: tuple | None = None) -> tuple:
         """Every interview output, rebuilt from the saved state (order: `outputs` in `_layout`).
 
-        `answer` None leaves the answer box's text alone; `typing` False locks the box and the action buttons while
-        a question streams, so no other action on this interview starts until the browser has shown the last frame.
+        `answer` None leaves the answer box's text alone; `typing` False locks the box and the action buttons (while
+        a model works on the turn). `page_mode`: the controls' mode the page is in (`controls_mode`); when the new
+        view has the same, the controls are not sent again: each control update costs Gradio a component's config.
         """
         active = state is not None and state.status == "active"
         finished = state is not None and state.status == "finished"
         report, files = self._report_files(state) if finished else ("", None)
+        unchanged = page_mode == controls_mode(state, typing)
         placeholder = ("Your answer: Enter sends, Shift+Enter adds a line" if active else
                        "Click Start interview to begin.")
+        if unchanged:
+            controls = (gr.skip(), gr.skip() if answer is None else answer, gr.skip(), *(gr.skip(),) * 6)
+        else:
+            controls = (gr.Column(visible=finished),
+                        gr.Textbox(interactive=active and typing, placeholder=placeholder,
+                                   **({} if answer is None else {"value": answer})),
+                        gr.Accordion(open=not active),  # open again once finished: the next interview starts there
+                        *(gr.Button(interactive=active and typing) for _ in range(4)),  # submit, hint, skip, finish
+                        *(gr.Button(interactive=typing) for _ in range(2)))  # new, start
+        report_box, answer_box, setup, *buttons = controls
         return (state.id if state else None, views.chat_messages(state, self.knowledge),
                 views.badge(state, self.default_model), views.progress(state), views.stage_headline(state),
                 views.stage_frame(state), views.capability_frame(state), views.grade_panel(state, self.knowledge),
-                gr.Column(visible=finished), report, files,
-                gr.Textbox(interactive=active and typing, placeholder=placeholder,
-                           **({} if answer is None else {"value": answer})),
-                gr.Accordion(open=not active),  # open again once finished: the next interview starts there
-                *(gr.Button(interactive=active and typing) for _ in range(4)),  # submit, hint, skip, finish
-                *(gr.Button(interactive=typing) for _ in range(2)),  # new, start
-                views.status(state))
+                report_box, report, files, answer_box, setup, *buttons, views.status(state))
 
-    def _stream(self, state: SessionState):
-        """Yield the view with the newest question appearing progressively, then the final view.
-
-        The first frame clears the answer box and locks it and the action buttons; the last unlocks them (text
-        untouched). The browser may apply streamed frames a little late, so a click during the stream could
-        otherwise be overwritten by a stale frame. The session's lock is held meanwhile, so an action from a
-        second tab or an API client waits for the stream too.
-        """
-        if state.current is None:  # finished: nothing to stream
-            yield self.render(state)
-            return
-        first, final = self.render(state, typing=False), self.render(state, answer=None)
-        chat = final[1]
-        head, _, body = chat[-1]["content"].partition("\n\n")
-        words = body.split(" ")
-        step = max(1, len(words) // STREAM_FRAMES)
-        for count, cut in enumerate(range(step, len(words), step) or [len(words)]):
-            partial = chat[:-1] + [{"role": "assistant", "content": f"{head}\n\n{' '.join(words[:cut])} ▍"}]
-            yield (first[:1] + (partial,) + first[2:]) if count == 0 else \
-                tuple(partial if i == 1 else gr.skip() for i in range(len(final)))
-            time.sleep(STREAM_DELAY)
-        yield final
+    def _show(self, state: SessionState, page_mode: tuple | None = None) -> tuple:
+        """The view after a step, in one frame with the answer box cleared (the page reveals the newest question
+        itself: bot/assets/page.js). `page_mode`: the controls' mode the page was in, if known."""
+        return self.render(state, page_mode=page_mode)
 
     # ------------------------------------------------------------------ interview
     @limited
@@ -187,7 +182,7 @@ class CoachUI:
         state.owner = owner_of(request)
         self.coach.sessions.save(state)
         with self._session(state.id, request) as state:
-            yield from self._stream(state)
+            yield self._show(state)
 
     def _load_rows(self, rows: list[dict]) -> list[SessionState]:
         """The sessions behind store rows; an unreadable row does not hide the rest."""
@@ -229,14 +224,14 @@ class CoachUI:
         state.owner = owner_of(request)
         self.coach.sessions.save(state)
         with self._session(state.id, request) as state:
-            yield from self._stream(state)
+            yield self._show(state)
 
     @limited
     def answer(self, text: str | None, session_id: str | None, request: gr.Request = None):
         text = text or ""
         if not text.strip():
             gr.Warning("Type an answer first, or click Hint or Skip.")
-            yield self.render(self._load(session_id, request), answer=text)
+            yield self.render(self._load(session_id, request), answer=text, page_mode=OPEN)
             return
         if len(text) > MAX_ANSWER_CHARS:
             raise gr.Error(f"Your answer is {len(text):,} characters; keep it under {MAX_ANSWER_CHARS:,}.")
@@ -251,7 +246,7 @@ class CoachUI:
                 yield self.render(self._load(session_id, request), answer=text)  # unlocked, the answer kept
                 raise gr.Error("Grading failed unexpectedly; your answer was not saved. Please try again.") from None
             self.coach.sessions.save(state)
-            yield from self._stream(state)
+            yield self._show(state, None if interviewer.model.is_llm else OPEN)  # a model's frames locked the page
 
     def _work(self, state: SessionState | None, interviewer: Interviewer, work, answer: str | None = None):
         """Run one interviewer step and return what it returned. With a language model it runs in a thread while
@@ -283,7 +278,7 @@ class CoachUI:
             interviewer = self._for_state(state)
             yield from self._work(state, interviewer, lambda: interviewer.skip(state))
             self.coach.sessions.save(state)
-            yield from self._stream(state)
+            yield self._show(state, None if interviewer.model.is_llm else OPEN)
 
     def hint(self, session_id: str | None, request: gr.Request = None) -> tuple:
         with self._session(session_id, request) as state:
@@ -291,7 +286,7 @@ class CoachUI:
                 raise gr.Error("There is no open question to give a hint for.")
             self._for_state(state).hint(state)
             self.coach.sessions.save(state)
-            return self.render(state)
+            return self.render(state, answer=None, page_mode=OPEN)  # the draft in the box stays
 
     @limited
     def finish(self, session_id: str | None, request: gr.Request = None) -> tuple:

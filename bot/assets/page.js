@@ -43,6 +43,22 @@
     }
   }, 250);
 
+  // The newest question is revealed as if typed: the server sends it in one frame (cheap for a shared server) and
+  // the page animates it. Only a bot message that was not there before is animated.
+  let bots = 0;
+  const reveal = () => {
+    const all = document.querySelectorAll("#chat [data-testid='bot']");
+    if (all.length > bots && bots > 0) all[all.length - 1].classList.add("coach-reveal");
+    bots = all.length;
+  };
+  const watchChat = setInterval(() => {
+    const chat = document.querySelector("#chat");
+    if (!chat) return;
+    clearInterval(watchChat);
+    bots = chat.querySelectorAll("[data-testid='bot']").length;
+    new MutationObserver(reveal).observe(chat, {childList: true, subtree: true});
+  }, 200);
+
   // Dark mode: a toggle in the header, remembered in this browser.
   const apply = (mode) => document.body.classList.toggle("dark", mode === "dark");
   const saved = localStorage.getItem(THEME);
