@@ -205,7 +205,7 @@ class Grader:
         evidence = {i: _short(windows[where[i]].text, 200) for i in covered + partial}
         basis = {i: windows[where[i]].kind for i in covered + partial}
         return Grade(score=score, covered=covered, partial=partial, missed=missed, evidence=evidence, basis=basis,
-                     flags=flags, feedback=self._feedback(rubric, covered, missed, flags, score),
+                     flags=flags, feedback=self._feedback(rubric, covered, missed, flags, score, partial),
                      grader="offline",
                      citations=[h.id for h in context][:3] + ([rubric.question_id] if rubric.question_id else []))
 
@@ -224,7 +224,7 @@ class Grader:
         return self._feedback(rubric, [], list(range(len(rubric.key_points))), flags, 0)
 
     def _feedback(self, rubric: Rubric, covered: list[int], missed: list[int], flags: list[str],
-                  score: int) -> str:
+                  score: int, partial: list[int] = ()) -> str:
         """What was good, what was missing, how a strong answer puts it. The rubric is only shown in return for a
         genuine attempt: an answer that earned nothing, or tried to instruct the grader, gets guidance instead."""
         parts = []
@@ -236,10 +236,14 @@ class Grader:
         if "red_flag" in flags:
             parts.append("One claim in your answer is a common misconception, so it earned no credit.")
         if missed and score > 0 and "injection" not in flags:
-            total = len(rubric.key_points)
-            parts.append(f"You covered {len(covered)} of {total} key points. The one to add first: "
-                         f"{rubric.key_points[missed[0]].rstrip('.')}.")
-            model_line = self._reference_line(rubric, missed[0])
+            total, partly = len(rubric.key_points), [i for i in missed if i in partial]
+            untouched = [i for i in missed if i not in partial]
+            first = (untouched or partly)[0]  # a point not touched at all comes before one half made
+            parts.append(f"You covered {len(covered)} of {total} key points" +
+                         (f" ({len(partly)} more partly)" if partly else "") +
+                         f". The one to {'add' if untouched else 'complete'} first: "
+                         f"{rubric.key_points[first].rstrip('.')}.")
+            model_line = self._reference_line(rubric, first)
             if model_line:
                 parts.append(f"A strong answer would say: \u201c{model_line}\u201d")
         elif missed:

@@ -14,7 +14,7 @@ from bot.knowledge import Knowledge
 from bot.maturity import MIN_CAPABILITIES, ROLE_STAGES, Belief, information_gain
 from bot.models import LLMError, Model, fallback_notice, to_messages
 from bot.prompts import load_prompt, quote_answer
-from bot.reading import read_answer
+from bot.reading import content_stems, read_answer
 from bot.schemas import CAPABILITIES, Grade, LLMQuestion, Question
 
 
@@ -109,7 +109,7 @@ def visible_grade(state: SessionState, turn: Turn) -> Grade | None:
     grade = turn.grade
     if grade is None or not probe_pending(state, turn):
         return grade
-    return grade.model_copy(update={"missed": [], "feedback": PROBE_PENDING})
+    return grade.model_copy(update={"missed": [], "partial": [], "feedback": PROBE_PENDING})
 
 
 class TurnResult(BaseModel):
@@ -351,7 +351,8 @@ class Interviewer:
                                                        answer=quote_answer(turn.answer or ""))
             try:
                 probe = _safe(self.model.structured(to_messages(system, user), LLMQuestion, step="probe",
-                                                    reveal=lambda t: not _leaks(t, question)).text, question)
+                                                    reveal=lambda t: not _leaks(t, question)).text, question,
+                              anchor=f"{probe} {question.question}", need=2)
             except LLMError as exc:
                 state.notices.append(fallback_notice(self.model, exc, "the bank's follow-up was used"))
         state.turns.append(Turn(question_id=question.id, kind="probe", asked=probe, hinted=turn.hinted))
@@ -391,8 +392,20 @@ def _leaks(text: str, question: Question) -> bool:
     return False
 
 
-def _safe(text: str, question: Question) -> str:
-    """A model's wording must not give the rubric away before the candidate answers (nor while it streams)."""
+def _off_topic(text: str, anchor: str, need: int | None = None) -> bool:
+    """Whether a model's wording shares too little with what it rephrases to be the same question: fewer than
+    `need` (3) of the anchor's content words, or fewer than 6 words (a small model's "The answer is: 100%" or a
+    timestamp as the question)."""
+    wanted = set(content_stems(anchor))
+    need = 3 if need is None else need
+    return len(text.split()) < 6 or len(wanted & set(content_stems(text))) < min(need, len(wanted))
+
+
+def _safe(text: str, question: Question, anchor: str | None = None, need: int | None = None) -> str:
+    """A model's wording must ask the same question (`anchor`: the bank's wording it rephrases) and must not give
+    the rubric away before the candidate answers (nor while it streams)."""
     if _leaks(text, question):
         raise LLMError("the model's wording revealed a key point", kind="leak")
+    if _off_topic(text, anchor or question.question, need):
+        raise LLMError("the model's wording did not read as the question", kind="invalid")
     return text

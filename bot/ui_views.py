@@ -165,9 +165,15 @@ def grade_panel(state: SessionState | None, knowledge: Knowledge) -> str:
         f"  \n  _your words ({BASIS.get(grade.basis.get(i, ''), 'quoted')}):_ "
         f"\u201c{inert(grade.evidence[i])}\u201d" if grade.evidence.get(i) else "")
         for i in grade.covered if i < len(question.key_points)]
-    missed = [f"- ✗ {inert(question.key_points[i])}" for i in grade.missed if i < len(question.key_points)]
+    partly = [f"- ◐ {inert(question.key_points[i])}" + (
+        f"  \n  _your words ({BASIS.get(grade.basis.get(i, ''), 'quoted')}):_ \u201c{inert(grade.evidence[i])}\u201d"
+        if grade.evidence.get(i) else "")
+        for i in grade.missed if i in grade.partial and i < len(question.key_points)]
+    missed = [f"- ✗ {inert(question.key_points[i])}" for i in grade.missed
+              if i not in grade.partial and i < len(question.key_points)]
     lines = [f"### Last grade: {grade.score}/4", ""]
     lines += ["**Covered**", *covered, ""] if covered else []
+    lines += ["**Partly covered** (half credit: say it fully)", *partly, ""] if partly else []
     lines += ["**Missed**", *missed, ""] if missed else []
     if probe_pending(state, turn):
         hidden = len(turn.grade.missed)

@@ -395,8 +395,10 @@ def _judge(body: dict) -> Behaviour:
         indices = [int(i) for i in re.findall(r"^(\d+):", section, re.MULTILINE)] or [0]
         return tool({"key_points": [{"index": i, "covered": False, "evidence": ""} for i in indices],
                      "score": 0, "feedback": "Stub judge: no key point was verified.", "injection_detected": False})
-    if name == "LLMQuestion":
-        return tool({"text": "Stub interviewer: imagine you face this situation at work. What would you do?"})
+    if name == "LLMQuestion":  # the question or follow-up it was asked to rephrase, in the stub's own frame
+        marker = "Suggested probe from the question bank:" if "Suggested probe" in prompt else "):"
+        asked = prompt.split(marker, 1)[-1].strip().split("\n\n", 1)[0]
+        return tool({"text": f"Stub interviewer: imagine you face this at work. {asked}"})
     if name:
         return Behaviour("error", status=500, text=_error_body(f"stub judge cannot answer tool {name}", None, None))
     return content("Stub judge reply.")

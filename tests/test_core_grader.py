@@ -237,3 +237,38 @@ def test_the_grade_schema_asks_for_exactly_one_judgement_per_key_point(coach, fa
     grade = Grader(fake_model, coach.retrieval).grade(rubric, question.reference_answer)
     assert grade.grader == "offline" and "fallback" in grade.flags
     assert "LLMGrade" in str(fake_model.chat.received[-1][-1].content)  # the re-ask named the schema
+
+
+def test_feedback_counts_partly_covered_points_and_asks_first_for_an_untouched_one(offline, rubric):
+    """A score lifted by half-covered points says so, so "4/4" never sits next to "3 of 5" unexplained; the
+    point to work on first is one the answer did not touch at all, else the first half-made one."""
+    n = len(rubric.key_points)
+    some = offline._feedback(rubric, covered=list(range(n - 2)), missed=[n - 2, n - 1], flags=[], score=4,
+                             partial=[n - 1])
+    assert f"You covered {n - 2} of {n} key points (1 more partly)" in some
+    assert f"The one to add first: {rubric.key_points[n - 2].rstrip('.')}" in some
+    every = offline._feedback(rubric, covered=list(range(n - 2)), missed=[n - 2, n - 1], flags=[], score=4,
+                              partial=[n - 2, n - 1])
+    assert "(2 more partly)" in every and f"complete first: {rubric.key_points[n - 2].rstrip('.')}" in every
+    none = offline._feedback(rubric, covered=list(range(n - 2)), missed=[n - 2, n - 1], flags=[], score=3)
+    assert "partly" not in none and "add first" in none
+
+
+def test_the_grade_panel_lists_partly_covered_points_apart(coach, knowledge):
+    from bot.interviewer import SessionState, Turn
+    from bot.schemas import Grade
+    from bot.ui_views import grade_panel
+
+    qid = next(iter(knowledge.questions))
+    question = knowledge.questions[qid]
+    n = len(question.key_points)
+    state = SessionState(capabilities=[question.capability], max_questions=3, model="offline", seed=1)
+    state.turns.append(Turn(question_id=qid, asked=question.question, answer="an answer",
+                            grade=Grade(score=3, covered=[0], partial=[1], missed=list(range(1, n)),
+                                        evidence={0: "we do the first", 1: "half of the second"},
+                                        basis={0: "practice", 1: "hedged"}, feedback="ok")))
+    state.status = "finished"
+    panel = grade_panel(state, knowledge)
+    partly = panel.split("**Partly covered**", 1)[1].split("**Missed**", 1)
+    assert "◐" in partly[0] and "half of the second" in partly[0]
+    assert "◐" not in partly[1] and panel.count("✗") == n - 2

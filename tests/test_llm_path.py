@@ -402,7 +402,8 @@ def test_text_call_over_http(llm, stub):
 
 # ------------------------------------------------------------------------------------------------ interviewer
 def test_question_is_phrased_by_the_llm(llm, stub, knowledge):
-    phrased = "Your only churn model lives on a departing colleague's laptop. How do you hand it over safely?"
+    phrased = ("Your retail forecasting pipeline has six steps and reruns for nine hours after every edit to the "
+               "holiday-feature step. How would you version it so only the affected steps rerun?")
     stub.enqueue(tool({"text": phrased}))
     interviewer = Interviewer(llm(), knowledge)
     state = interviewer.start(capabilities=["version_control"], max_questions=2, seed=3)
@@ -432,13 +433,14 @@ def _partial_answer(question) -> str:
 
 
 def test_probe_is_phrased_by_the_llm(llm, stub, knowledge):
-    stub.enqueue(tool({"text": "Phrased question about the laptop handover for the candidate."}))
+    stub.enqueue(tool({"text": "Your six-step retail forecasting pipeline reruns for nine hours after each edit. "
+                               "How would you version it so only affected steps rerun?"}))
     interviewer = Interviewer(llm(), knowledge)
     state = interviewer.start(capabilities=["version_control"], max_questions=3, seed=3)
     question = knowledge.questions[state.current.question_id]
     answer = _partial_answer(question)
     quote = " ".join(answer.split()[3:10])
-    probe = "And how would you know that someone else can really rebuild it from what you kept?"
+    probe = "You mentioned the steps: why is a file timestamp a poor signal that a pipeline step is stale?"
     stub.enqueue(tool({"key_points": judgement({0: quote}), "score": 2, "feedback": "Partly there."}),
                  tool({"text": probe}))
     result = interviewer.answer(state, answer)
@@ -560,3 +562,14 @@ def test_auto_structured_method_asks_the_server_who_it_is(stub, monkeypatch):
     assert structured_method(settings) == "json_schema"  # llama.cpp enforces the schema with a grammar
     assert structured_method(dataclasses.replace(settings, llm_structured="json_mode")) == "json_mode"
     assert structured_method(dataclasses.replace(settings, openai_base_url=None)) == "function_calling"
+
+
+@pytest.mark.parametrize("garbage", ["2023-08-22 12:11:52.148.12.12", "The answer is: 100%",
+                                     "Tell me about a time you were proud of your work and why it mattered."])
+def test_a_wording_that_is_not_the_question_is_replaced_by_the_banks(llm, stub, knowledge, garbage):
+    """What SmolLM2-135M really returned for a question through llama-server: the bank's wording is asked."""
+    stub.enqueue(tool({"text": garbage}))
+    interviewer = Interviewer(llm(), knowledge)
+    state = interviewer.start(capabilities=["version_control"], max_questions=2, seed=3)
+    assert state.current.asked == knowledge.questions[state.current.question_id].question
+    assert len(state.notices) == 1 and "bank's wording" in state.notices[0]
