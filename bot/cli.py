@@ -148,7 +148,7 @@ def cmd_ingest(args) -> int:
     coach = Coach()
     store = KnowledgeStore(coach.settings)
     report = store.ingest(rebuild=args.rebuild, progress=True)
-    print(f"ingested: {report} ({store.count()} documents in {store.settings.chroma_dir})")
+    print(f"ingested: {report} ({store.count()} documents in {store.location})")
     vectors = coach.vectors(progress=True)
     print(f"rubric vectors: {vectors}")
     return 0

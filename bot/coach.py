@@ -37,7 +37,7 @@ class Coach:
     def sessions(self):
         from bot.store import open_store
 
-        return open_store(self.settings.db_path)
+        return open_store(self.settings)
 
     def vectors(self, progress: Progress = False, wait: bool = True) -> Path | None:
         """Vectors of every fixed text the engines embed (rubrics, matrix indicators, claim prototypes), in the

@@ -122,6 +122,10 @@ class Settings:
     queue_max: int = 256
     login_failures: int = 5
     session_hours: float = 12.0
+    # Beyond one machine: where the sessions live (None: SQLite in BOT_HOME) and a shared Chroma server (None: the
+    # embedded store in BOT_HOME/chroma).
+    database_url: str | None = None
+    chroma_url: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -179,6 +183,45 @@ def parse_origins(raw: str | None) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def parse_database_url(raw: str | None) -> str | None:
+    """BOT_DATABASE_URL: unset (SQLite in BOT_HOME), sqlite:///relative/path or sqlite:////absolute/path, or
+    postgresql://user:password@host:5432/dbname."""
+    url = (raw or "").strip()
+    if not url:
+        return None
+    if url.startswith("postgres://"):  # the spelling Heroku and others hand out
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://") or (url.startswith("sqlite:///") and url.removeprefix("sqlite:///").strip()):
+        return url
+    raise ValueError(f"environment variable BOT_DATABASE_URL must be sqlite:///path/to/sessions.sqlite3 (four "
+                     f"slashes for an absolute path) or postgresql://user:password@host:5432/dbname, got "
+                     f"{_scheme_only(url)!r}; unset it to keep the sessions in BOT_HOME/sessions.sqlite3")
+
+
+def parse_chroma_url(raw: str | None) -> str | None:
+    """BOT_CHROMA_URL: a Chroma server (`chroma run --path DIR --port 8000`) as http(s)://host:port."""
+    from urllib.parse import urlsplit
+
+    url = (raw or "").strip().rstrip("/")
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+        raise ValueError(f"environment variable BOT_CHROMA_URL must look like http://host:8000 (a server started "
+                         f"with `chroma run --path DIR --port 8000`), got {_scheme_only(url)!r}; unset it to keep "
+                         "the knowledge in the embedded store in BOT_HOME/chroma")
+    return url
+
+
+def _scheme_only(url: str) -> str:
+    """Enough of a bad URL to recognise it, never a password it may hold."""
+    return url if "@" not in url else url.split("://", 1)[0] + "://..."
+
+
 def load_settings() -> Settings:
     """Read the environment now (tests change it between calls, so nothing is cached)."""
     home = Path(os.environ.get("BOT_HOME") or _default_home()).expanduser()
@@ -215,4 +258,6 @@ def load_settings() -> Settings:
         queue_max=max(1, _int("BOT_QUEUE_MAX", 256)),
         login_failures=max(1, _int("BOT_LOGIN_FAILURES", 5)),
         session_hours=_float("BOT_SESSION_HOURS", 12.0),
+        database_url=parse_database_url(os.environ.get("BOT_DATABASE_URL")),
+        chroma_url=parse_chroma_url(os.environ.get("BOT_CHROMA_URL")),
     )

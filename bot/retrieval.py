@@ -1,4 +1,5 @@
-"""The knowledge base in a persistent Chroma collection: incremental ingest and filtered semantic search."""
+"""The knowledge base in a Chroma collection, embedded in BOT_HOME/chroma or on a shared server (BOT_CHROMA_URL):
+incremental ingest and filtered semantic search."""
 from __future__ import annotations
 
 import threading
@@ -6,6 +7,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.config import Settings, load_settings
 from bot.embeddings import ChromaMiniLM
@@ -45,22 +47,55 @@ def _where(stage: int | None, capability: str | None, kind: str | None) -> dict 
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+class ChromaUnavailable(RuntimeError):
+    """The Chroma server named by BOT_CHROMA_URL does not answer."""
+
+
+def chroma_location(settings: Settings) -> str:
+    return settings.chroma_url or str(settings.chroma_dir)
+
+
+def chroma_client(settings: Settings):
+    """The one place that chooses: a Chroma server when BOT_CHROMA_URL is set, else the embedded store."""
+    import chromadb
+
+    options = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url is None:
+        path = Path(settings.chroma_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=options)
+    url = urlsplit(settings.chroma_url)
+    try:
+        return chromadb.HttpClient(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
+                                   ssl=url.scheme == "https", settings=options)
+    except Exception as exc:  # chromadb wraps connection failures differently from version to version
+        raise ChromaUnavailable(
+            f"the Chroma server at BOT_CHROMA_URL={settings.chroma_url} does not answer ({exc}). Start it "
+            "(`chroma run --path DIR --host 127.0.0.1 --port 8000`) or unset BOT_CHROMA_URL to use the embedded "
+            "store in BOT_HOME/chroma.") from None
+
+
 class KnowledgeStore:
     def __init__(self, settings: Settings | None = None, knowledge: Knowledge | None = None) -> None:
-        import chromadb
-
         self.settings = settings or load_settings()
         self.knowledge = knowledge or load_knowledge(self.settings.knowledge_dir)
-        path = Path(self.settings.chroma_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(path), settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=False))
+        self._client = chroma_client(self.settings)
         self._collection = self._open()
         self._hits: dict[tuple, list[Hit]] = {}  # the knowledge only changes by ingest: repeated searches are free
 
+    @property
+    def location(self) -> str:
+        return chroma_location(self.settings)
+
     def _open(self):
-        return self._client.get_or_create_collection(
-            COLLECTION, embedding_function=ChromaMiniLM(), configuration={"hnsw": {"space": "cosine"}})
+        for attempt in (1, 2):
+            try:
+                return self._client.get_or_create_collection(
+                    COLLECTION, embedding_function=ChromaMiniLM(), configuration={"hnsw": {"space": "cosine"}})
+            except Exception:  # a replica starting at the same moment created it first: open that one
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def count(self) -> int:
         return self._collection.count()
@@ -155,7 +190,7 @@ def get_store(settings: Settings | None = None, progress: Progress = False) -> K
     """One store per data directory and knowledge version, ingested on first use."""
     settings = settings or load_settings()
     knowledge = load_knowledge(settings.knowledge_dir)
-    key = f"{settings.chroma_dir}|{knowledge.digest}"
+    key = f"{chroma_location(settings)}|{knowledge.digest}"
     with _stores_lock:
         store = _stores.get(key)
         if store is None:

@@ -11,13 +11,14 @@ _HOME = Path(tempfile.mkdtemp(prefix="coach-test-home-"))
 os.environ["BOT_HOME"] = str(_HOME)
 os.environ["BOT_MODEL"] = "offline"
 os.environ["TIKTOKEN_CACHE_DIR"] = str(_HOME / "tiktoken")
-for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "BOT_AUTH"):
+for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "BOT_AUTH", "BOT_DATABASE_URL", "BOT_CHROMA_URL"):
     os.environ.pop(key, None)
 from bot.config import apply_offline_env  # noqa: E402
 
 apply_offline_env()
 
 import pytest  # noqa: E402
+from servers import chroma_server, free_port, postgres_server, postgres_url  # noqa: E402,F401
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -76,12 +77,6 @@ def fake_model(coach):
 def tmp_home(tmp_path, monkeypatch):
     monkeypatch.setenv("BOT_HOME", str(tmp_path))
     return tmp_path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Sessions in SQLite (WAL): one transaction per answered turn, ordered migrations, never overwrite a bad file."""
+"""Sessions in one SQLite file (WAL): one transaction per answered turn, ordered migrations, never overwrite a bad
+file."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from bot.config import private_dir, private_file
 from bot.interviewer import SessionState
+from bot.store.base import EVERYONE, LIST_COLUMNS, StoreError, restore, session_row
 
 MIGRATIONS: list[str] = [
     # 1: sessions with their full state as JSON, plus the columns the history view sorts and filters on.
@@ -32,17 +34,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX sessions_owner ON sessions(owner, created_at);
     """,
 ]
-EVERYONE = object()  # list(owner=EVERYONE): every session, as the command line shows them
-
-
-def _owner_filter(owner) -> tuple[str, tuple]:
-    """SQL condition and arguments for one login's sessions (None: started without login), or for all."""
-    return ("", ()) if owner is EVERYONE else ("WHERE owner IS ? ", (owner,))
 LATEST = len(MIGRATIONS)
 
 
-class StoreError(RuntimeError):
-    pass
+def _owner_filter(owner, joiner: str = "WHERE") -> tuple[str, tuple]:
+    """SQL condition and arguments for one login's sessions (None: started without login), or for all."""
+    return ("", ()) if owner is EVERYONE else (f"{joiner} owner IS ? ", (owner,))
 
 
 class SessionStore:
@@ -80,12 +77,7 @@ class SessionStore:
 
     def save(self, state: SessionState) -> None:
         """Write the whole session in one transaction (called after every answered turn)."""
-        summary = state.get_belief().summary()
-        answered = sum(t.answer is not None or t.skipped for t in state.turns if t.kind == "question")
-        has_evidence = state.get_belief().total_answered > 0
-        row = (state.id, state.created_at, state.updated_at, state.role, state.status, state.model,
-               summary["stage"] if has_evidence else None, summary["confidence"] if has_evidence else None,
-               answered, state.owner, state.model_dump_json())
+        row = session_row(state)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -96,18 +88,22 @@ class SessionStore:
                     "model=excluded.model, stage=excluded.stage, confidence=excluded.confidence, "
                     "questions=excluded.questions, state=excluded.state", row)
                 self._db.execute("COMMIT")
-            except Exception:
-                self._db.execute("ROLLBACK")
+            except Exception as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"session {state.id} was not saved ({exc}); its previous state is kept") from exc
                 raise
 
-    def load(self, session_id: str) -> SessionState:
+    def load(self, session_id: str, owner=EVERYONE) -> SessionState:
+        """The session; with `owner`, only if it belongs to that login (another's is answered as absent)."""
+        where, args = _owner_filter(owner, "AND")
         with self._lock:
-            row = self._db.execute("SELECT state, owner FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            row = self._db.execute(f"SELECT state, owner FROM sessions WHERE id = ? {where}",
+                                   (session_id, *args)).fetchone()
         if row is None:
             raise KeyError(f"no saved session {session_id!r}; `python -m bot sessions` lists them")
-        # The owner column, written once when the session is created, is the truth: saving can never move a
-        # session to another login.
-        return SessionState.model_validate({**json.loads(row[0]), "owner": row[1]})
+        return restore(json.loads(row[0]), row[1])
 
     def owner(self, session_id: str) -> str | None:
         """The login that owns a session (None: started without login); KeyError if there is no such session."""
@@ -124,8 +120,7 @@ class SessionStore:
             rows = self._db.execute(
                 "SELECT id, created_at, role, status, model, stage, confidence, questions, owner FROM sessions "
                 f"{where}ORDER BY created_at DESC, id LIMIT ?", (*args, limit)).fetchall()
-        keys = ("id", "created_at", "role", "status", "model", "stage", "confidence", "questions", "owner")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(LIST_COLUMNS, r)) for r in rows]
 
     def question_ids(self, owner=EVERYONE) -> set[str]:
         """Every bank question asked in the stored sessions (of one login, with `owner`)."""
@@ -139,15 +134,3 @@ class SessionStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-_stores: dict[str, SessionStore] = {}
-_stores_lock = threading.Lock()
-
-
-def open_store(path: Path) -> SessionStore:
-    with _stores_lock:
-        key = str(Path(path).resolve())
-        if key not in _stores:
-            _stores[key] = SessionStore(Path(path))
-        return _stores[key]
