@@ -122,6 +122,7 @@ class Settings:
     queue_max: int = 256
     login_failures: int = 5
     session_hours: float = 12.0
+    coaches: tuple[str, ...] = ()  # BOT_COACHES: logins that see the Cohort tab (every candidate's results)
     # Beyond one machine: where the sessions live (None: SQLite in BOT_HOME) and a shared Chroma server (None: the
     # embedded store in BOT_HOME/chroma).
     database_url: str | None = None
@@ -167,6 +168,19 @@ def parse_auth(raw: str | None) -> list[tuple[str, str]] | None:
             raise ValueError(f"BOT_AUTH names the user {user!r} twice")
         accounts.append((user, password))
     return accounts
+
+
+def parse_coaches(raw: str | None, auth: list[tuple[str, str]] | None) -> tuple[str, ...]:
+    """BOT_COACHES: logins of BOT_AUTH (comma-separated) that see every candidate's results in the Cohort tab."""
+    names = tuple(dict.fromkeys(n.strip() for n in (raw or "").split(",") if n.strip()))
+    if names and not auth:
+        raise ValueError("BOT_COACHES names coaches, but BOT_AUTH has no logins: set BOT_AUTH=user:password,... "
+                         "with those users too")
+    unknown = [n for n in names if n not in {user for user, _ in auth or ()}]
+    if unknown:
+        raise ValueError(f"BOT_COACHES names {', '.join(map(repr, unknown))}, which BOT_AUTH does not define; "
+                         "every coach needs a login in BOT_AUTH")
+    return names
 
 
 def parse_origins(raw: str | None) -> tuple[str, ...]:
@@ -258,6 +272,7 @@ def load_settings() -> Settings:
         queue_max=max(1, _int("BOT_QUEUE_MAX", 256)),
         login_failures=max(1, _int("BOT_LOGIN_FAILURES", 5)),
         session_hours=_float("BOT_SESSION_HOURS", 12.0),
+        coaches=parse_coaches(os.environ.get("BOT_COACHES"), auth),
         database_url=parse_database_url(os.environ.get("BOT_DATABASE_URL")),
         chroma_url=parse_chroma_url(os.environ.get("BOT_CHROMA_URL")),
     )

@@ -17,6 +17,7 @@ from bot.config import private_dir
 
 FILE_ROUTE = "/gradio_api/file="
 DOWNLOAD_NAME = re.compile(r"mlops-(?:report|transcript)-(?P<session>[A-Za-z0-9_-]{1,64})\.(?:md|json)$")
+COHORT_NAME = re.compile(r"mlops-cohort-[0-9TZ-]{1,40}\.csv$")
 
 
 class Downloads:
@@ -31,6 +32,11 @@ class Downloads:
 
         self.folder = private_dir(root / f"process-{os.getpid()}")
         weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
+
+    def cohort_csv(self, text: str, stamp: str) -> str:
+        path = private_dir(self.folder / "cohort") / f"mlops-cohort-{stamp}.csv"
+        path.write_text(text, encoding="utf-8")
+        return str(path)
 
     def files(self, session_id: str, report_md: str, transcript_json: str) -> list[str]:
         folder = private_dir(self.folder / session_id)
@@ -61,20 +67,27 @@ def login_of(scope) -> str | None:
 
 
 class DownloadGuard:
-    """404 for a report or transcript download requested by any login but its session's owner."""
+    """404 for a report or transcript download requested by any login but its session's owner, and for a cohort
+    CSV requested by any login but a coach."""
 
-    def __init__(self, app, owner_of_session: Callable[[str], str | None | object]) -> None:
+    def __init__(self, app, owner_of_session: Callable[[str], str | None | object],
+                 coaches: tuple[str, ...] = ()) -> None:
         self.app = app
         self.owner_of_session = owner_of_session  # returns MISSING for an unknown session
+        self.coaches = set(coaches)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(FILE_ROUTE):
-            match = DOWNLOAD_NAME.search(unquote(scope["path"]))
+            path = unquote(scope["path"])
+            match = DOWNLOAD_NAME.search(path)
             app = scope.get("app")
             if match and getattr(app, "auth", None) is not None:
                 owner = self.owner_of_session(match["session"])
                 if owner is MISSING or owner != login_of(scope):
                     return await _not_found(send)
+            if COHORT_NAME.search(path) and (getattr(app, "auth", None) is None or login_of(scope) not in
+                                             self.coaches):
+                return await _not_found(send)
         await self.app(scope, receive, send)
 
 

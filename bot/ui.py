@@ -15,12 +15,14 @@ from pathlib import Path  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from bot import ui_views as views  # noqa: E402
 from bot.coach import Coach  # noqa: E402
 from bot.config import Settings, load_settings  # noqa: E402
 from bot.maturity import ROLE_STAGES  # noqa: E402
 from bot.schemas import CAPABILITIES  # noqa: E402
+from bot.ui_cohort import CohortUI  # noqa: E402
 from bot.ui_handlers import MAX_ANSWER_CHARS, NO_TARGET, CoachUI  # noqa: E402
 
 STORAGE_KEY = "mlops-coach-session"
@@ -221,6 +223,30 @@ def _history_tab() -> SimpleNamespace:
     return c
 
 
+def _cohort_tab() -> SimpleNamespace:
+    c = SimpleNamespace()
+    with gr.Row():
+        c.summary = gr.Markdown("### Cohort\nOpen this tab to load the cohort.", elem_id="cohort-summary")
+        c.refresh = gr.Button("Refresh", size="sm", scale=0, min_width=100, elem_id="cohort-refresh")
+    with gr.Row(equal_height=False):
+        c.distribution = gr.BarPlot(pd.DataFrame({"Stage": views.STAGE_LABELS, "Candidates": [0] * 5}), x="Stage",
+                                    y="Candidates", sort=views.STAGE_LABELS, height=240, x_label_angle=-35,
+                                    label="Latest stage of each candidate", elem_id="cohort-distribution")
+        c.weakest = gr.Dataframe(pd.DataFrame(columns=["Capability", "Mean stage", "Candidates"]),
+                                 label="Weakest capabilities (latest interviews)", interactive=False,
+                                 elem_id="cohort-weakest")
+    # A dot per interview (a line needs two; most candidates start with one), stage as a number.
+    c.progress = gr.ScatterPlot(pd.DataFrame({"Date": pd.Series(dtype=str), "Stage": pd.Series(dtype=float),
+                                              "Candidate": pd.Series(dtype=str)}), x="Date", y="Stage",
+                                color="Candidate", y_lim=[0, 5], height=280, x_label_angle=-35,
+                                label="Each candidate's stage over time", elem_id="cohort-progress")
+    c.table = gr.Dataframe(pd.DataFrame(columns=["Candidate", "Latest stage", "Interviews", "Latest (UTC)",
+                                                 "Session"]), label="Candidates", interactive=False,
+                           elem_id="cohort-table")
+    c.csv = gr.File(label="Download: every assessed interview (CSV)", interactive=False, elem_id="cohort-csv")
+    return c
+
+
 def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
     # Gradio's cache (in BOT_HOME) keeps a served file a day at most, and is emptied when the server restarts.
     with CoachBlocks(title="MLOps Interview Coach", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
@@ -244,6 +270,8 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
                 est = _estimate_tab()
             with gr.Tab("History", id="history") as history_tab:
                 hist = _history_tab()
+            with gr.Tab("Cohort", id="cohort", visible=False) as cohort_tab:  # shown to BOT_COACHES on load
+                coh = _cohort_tab()
 
         # The order CoachUI.render returns; gradio_client gets these minus the State, Column and Accordion.
         outputs = [session, iv.chat, iv.badge, iv.progress, iv.stage, iv.stage_plot, iv.cap_plot, iv.grade,
@@ -278,6 +306,12 @@ def _layout(ui: CoachUI, secret: str) -> CoachBlocks:
         history_tab.select(ui.history, None, history_outputs, api_visibility="private")
         hist.pick.change(ui.session_view, hist.pick, [hist.report, hist.resume], api_name="session")
         hist.resume.click(ui.resume, hist.pick, outputs + [tabs], api_name="resume").then(**remember)
+
+        cohort = CohortUI(ui.coach, ui.downloads)
+        cohort_outputs = [coh.summary, coh.distribution, coh.weakest, coh.progress, coh.table, coh.csv]
+        coh.refresh.click(cohort.show, None, cohort_outputs, api_name="cohort")
+        cohort_tab.select(cohort.show, None, cohort_outputs, api_visibility="private")
+        demo.load(cohort.tab, None, cohort_tab, api_visibility="private", queue=False)
     return demo
 
 
@@ -313,7 +347,7 @@ def guards(coach: Coach) -> list:
             return MISSING
 
     return [Middleware(RequestGuard, settings=coach.settings), Middleware(LoginGuard, settings=coach.settings),
-            Middleware(DownloadGuard, owner_of_session=owner_of_session)]
+            Middleware(DownloadGuard, owner_of_session=owner_of_session, coaches=coach.settings.coaches)]
 
 
 def launch(argv: list[str] | None = None) -> None:

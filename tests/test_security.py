@@ -22,7 +22,7 @@ from conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 STATUS = 10
-ACCOUNTS = "ana:ana-secret-1,ben:ben-secret-2"
+ACCOUNTS = "sana:ana-secret-1,sben:ben-secret-2"  # logins no other test module uses (one shared store)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def login(port: int, user: str, password: str, address_headers: dict | None = No
 # ------------------------------------------------------------------------------------------------ 1: origin
 def test_a_page_on_another_localhost_port_cannot_read_a_logged_in_users_data(server):
     port, _ = server
-    status, cookie = login(port, "ana", "ana-secret-1")
+    status, cookie = login(port, "sana", "ana-secret-1")
     assert status == 200 and cookie
     evil = {"Origin": f"http://127.0.0.1:{free_port()}", "Cookie": cookie, "Content-Type": "application/json"}
     status, headers, body = request(port, "POST", "/gradio_api/call/history", b'{"data": []}', evil)
@@ -143,15 +143,15 @@ def test_the_queue_is_bounded(server, coach):
 def test_wrong_passwords_back_off_per_user_and_per_address(server):
     port, _ = server
     for _ in range(3):
-        assert login(port, "ben", "guess")[0] == 400
-    status, _ = login(port, "ben", "ben-secret-2")  # the right password, during the back-off: refused too
+        assert login(port, "sben", "guess")[0] == 400
+    status, _ = login(port, "sben", "ben-secret-2")  # the right password, during the back-off: refused too
     assert status == 429
-    status, headers, body = request(port, "POST", "/login", b"username=ben&password=guess",
+    status, headers, body = request(port, "POST", "/login", b"username=sben&password=guess",
                                     {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 429 and int(headers["retry-after"]) >= 1 and b"try again in" in body
     time.sleep(2.2)  # 1 s after the 3rd failure, doubling after each further one
-    assert login(port, "ben", "ben-secret-2")[0] == 200  # then the right one works and clears the count
-    assert login(port, "ben", "guess")[0] == 400
+    assert login(port, "sben", "ben-secret-2")[0] == 200  # then the right one works and clears the count
+    assert login(port, "sben", "guess")[0] == 400
 
 
 def test_a_login_expires_after_its_lifetime():
@@ -168,7 +168,7 @@ def test_a_login_expires_after_its_lifetime():
 
 def test_the_server_forgets_a_token_after_its_lifetime(server):
     port, demo = server
-    status, cookie = login(port, "ana", "ana-secret-1")
+    status, cookie = login(port, "sana", "ana-secret-1")
     assert status == 200
     assert request(port, "GET", "/gradio_api/login_check", None, {"Cookie": cookie})[0] == 200
     tokens = demo.server_app.tokens
@@ -183,14 +183,14 @@ def test_a_download_is_served_only_to_its_owner(server):
 
     port, _ = server
     url = f"http://127.0.0.1:{port}/"
-    ana = Client(url, auth=("ana", "ana-secret-1"), verbose=False, download_files=False)
+    ana = Client(url, auth=("sana", "ana-secret-1"), verbose=False, download_files=False)
     ana.predict("ML Engineer", ["monitoring"], 3, "offline", api_name="/start")
     ana.predict("We alert on drift in the input features and page the model owner.", api_name="/answer")
     out = ana.predict(api_name="/finish")
     files = out[8]
     assert len(files) == 2
     link = urllib.parse.urlparse(files[0]["url"]).path
-    ana_cookie, ben_cookie = login(port, "ana", "ana-secret-1")[1], login(port, "ben", "ben-secret-2")[1]
+    ana_cookie, ben_cookie = login(port, "sana", "ana-secret-1")[1], login(port, "sben", "ben-secret-2")[1]
     status, _, body = request(port, "GET", link, None, {"Cookie": ana_cookie})
     assert status == 200 and (b"MLOps interview report" in body or b'"report"' in body)
     assert request(port, "GET", link, None, {"Cookie": ben_cookie})[0] == 404
@@ -224,12 +224,12 @@ def test_a_login_with_its_share_running_is_refused_while_another_is_served(serve
     port, demo = server
     ui = next(f.fn.__self__ for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "answer")
     url = f"http://127.0.0.1:{port}/"
-    ana = Client(url, auth=("ana", "ana-secret-1"), verbose=False)
-    ben = Client(url, auth=("ben", "ben-secret-2"), verbose=False)
+    ana = Client(url, auth=("sana", "ana-secret-1"), verbose=False)
+    ben = Client(url, auth=("sben", "ben-secret-2"), verbose=False)
     for client in (ana, ben):
         client.predict("ML Engineer", ["monitoring"], 5, "offline", api_name="/start")
     answer = "We log every prediction with the model version and alert on drift of the input features."
-    with ui.work.slot("login:ana"), ui.work.slot("login:ana"):
+    with ui.work.slot("login:sana"), ui.work.slot("login:sana"):
         started = time.monotonic()
         with pytest.raises(AppError, match="already have 2 actions running"):
             ana.predict(answer, api_name="/answer")
