@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test test-llm install browser evals bench bench-load bench-llm chat clean
+.PHONY: run test test-llm install browser evals bench bench-load bench-replicas bench-llm chat clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ bench-llm: install
 
 bench-load: install
 	$(PY) -m benchmarks.load
+
+# Two replicas on a real PostgreSQL 15 (Debian's) and a Chroma server against one: turns/s for each.
+bench-replicas: install
+	$(PY) -m benchmarks.replicas
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -114,8 +114,8 @@ class CoachUI:
         """The session, if it belongs to this login; another account's session is answered as absent."""
         if not session_id:
             raise gr.Error(NO_SESSION)
-        try:
-            state = self.coach.sessions.load(session_id)
+        try:  # the owner is checked in the query, and again here
+            state = self.coach.sessions.load(session_id, owner=owner_of(request))
         except KeyError:
             state = None
         if state is None or state.owner != owner_of(request):

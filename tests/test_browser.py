@@ -185,6 +185,8 @@ def test_a_draft_survives_a_refresh_and_the_setup_is_remembered(page):
     page.locator("#role input").click()
     page.get_by_role("option", name="ML Engineer").click()
     start_interview(page, questions=4)
+    # The choices are stored by a step chained after the start (a person takes longer than this to reload).
+    page.wait_for_function("() => localStorage.getItem('mlops-coach-setup') !== null")
     page.locator("#answer textarea").fill("Half-written: we retrain weekly from")
     page.reload()
     expect(page.locator("#answer textarea")).to_have_value("Half-written: we retrain weekly from")
