@@ -5,6 +5,7 @@ any logged-in user who has the URL; `DownloadGuard` answers 404 to every login b
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import weakref
@@ -27,9 +28,8 @@ class Downloads:
     def __init__(self, root: Path) -> None:
         root = private_dir(root)
         for stale in root.glob("process-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        import os
-
+            if not _alive(stale.name.removeprefix("process-")):  # another live server may share this BOT_HOME
+                shutil.rmtree(stale, ignore_errors=True)
         self.folder = private_dir(root / f"process-{os.getpid()}")
         weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
 
@@ -44,6 +44,18 @@ class Downloads:
         shutil.copyfile(report_md, files[0])
         shutil.copyfile(transcript_json, files[1])
         return [str(f) for f in files]
+
+
+def _alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def login_of(scope) -> str | None:

@@ -246,7 +246,7 @@ def test_files_at_rest_stay_in_bot_home_for_this_user_only(tmp_path):
 
     home, systemp = tmp_path / "home", tmp_path / "systemp"
     systemp.mkdir()
-    stale = home / "downloads" / "process-1"
+    stale = home / "downloads" / "process-4999999"  # above any pid_max: a process that is gone
     stale.mkdir(parents=True)
     (stale / "mlops-report-old.md").write_text("left by a crashed process")
     port = free_port()
@@ -281,3 +281,14 @@ def test_files_at_rest_stay_in_bot_home_for_this_user_only(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_start_removes_only_the_download_copies_of_processes_that_are_gone(tmp_path):
+    from bot.downloads import Downloads
+
+    gone, live = tmp_path / "process-4999999", tmp_path / f"process-{os.getppid()}"  # another server's, running
+    for folder in (gone, live):
+        folder.mkdir(parents=True)
+    downloads = Downloads(tmp_path)
+    assert not gone.exists() and live.exists() and downloads.folder == tmp_path / f"process-{os.getpid()}"
+    assert stat.S_IMODE(downloads.folder.stat().st_mode) == 0o700
