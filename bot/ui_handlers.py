@@ -335,8 +335,11 @@ class CoachUI:
 
     def remembered_setup(self, saved) -> tuple:
         """The setup this browser used last (role, capabilities, number of questions, engine), each checked: a
-        value that is no longer valid keeps the default."""
-        role, caps, count, model = (list(saved) + [None] * 4)[:4] if isinstance(saved, list) else [None] * 4
+        value that is no longer valid keeps the default. It arrives after the page loads, so with nothing saved it
+        sends nothing: a choice the candidate made meanwhile would otherwise be reset to the defaults."""
+        if not isinstance(saved, list):  # nothing saved: leave the page as it is (a choice made meanwhile stays)
+            return (gr.skip(),) * 4
+        role, caps, count, model = (list(saved) + [None] * 4)[:4]
         return (role if role in ROLE_STAGES else NO_TARGET,
                 [c for c in caps if c in CAPABILITIES] or list(CAPABILITIES) if isinstance(caps, list)
                 else list(CAPABILITIES),

@@ -408,3 +408,16 @@ def test_a_question_that_starts_to_give_a_key_point_away_is_hidden_as_it_streams
     state = coach.sessions.load(frames[-1][0])
     assert state.current.asked == asked["q"].question  # the bank's wording replaced the leaky one
     assert any("bank's wording" in n for n in state.notices)
+
+
+def test_the_remembered_setup_never_resets_a_choice_made_while_the_page_loads(coach):
+    """With nothing saved in this browser, the on-load step sends nothing (it may land after the candidate has
+    already moved the slider); a saved setup comes back checked."""
+    import gradio as gr
+
+    from bot.ui import CoachUI
+
+    ui = CoachUI(coach)
+    assert ui.remembered_setup(None) == (gr.skip(),) * 4
+    role, caps, count, model = ui.remembered_setup(["ML Engineer", ["monitoring", "bogus"], 40, "nope"])
+    assert (role, caps, count, model) == ("ML Engineer", ["monitoring"], 15, ui.default_model)
