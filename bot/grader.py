@@ -22,6 +22,8 @@ from bot.tokens import truncate_to_tokens
 
 
 CLAUSE_SPLIT = re.compile(r",\s+(?:and\s+)?|\s+and\s+(?=\w+\s)|:\s+|\s+-\s+")
+# The same cuts but "and" inside a phrase: "drop names and birth dates from the extract" stays whole.
+PHRASE_SPLIT = re.compile(r",\s+(?:and\s+)?|:\s+|\s+-\s+")
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ class Grader:
         cal = self.cal
         texts = [s.text for s in segments]
         parts = [(i, c) for i, t in enumerate(texts) if len(t.split()) > cal["clause_min_words"]
-                 for c in CLAUSE_SPLIT.split(t) if len(c.split()) >= 3 and c != t]
+                 for c in dict.fromkeys([*CLAUSE_SPLIT.split(t), *PHRASE_SPLIT.split(t)])
+                 if len(c.split()) >= 3 and c != t]
         embedder = get_embedder()
         single = embedder.embed(texts + [c for _, c in parts])
         n = len(texts)
