@@ -90,7 +90,10 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
                          "practice": cell.practice, "actions": list(cell.plan_actions),
                          "deficit": target - (stage or base), "range": info["range"] if info else None,
                          "answers": info["answers"] if info else 0,
-                         "said_not_done": [a["quote"] for a in absent if a["capability"] == cap][:3]})
+                         # What they said they do not do, when it belongs to this rung or the next: "we don't have
+                         # a feature store" (stage 5) is no gap on the way from stage 1 to 2.
+                         "said_not_done": [a["quote"] for a in absent
+                                           if a["capability"] == cap and a["stage"] <= step + 1][:3]})
     gaps.sort(key=lambda g: (-g["deficit"], g["capability"]))
     return {
         "session_id": state.id, "created_at": state.created_at, "role": state.role, "model": state.model,
@@ -174,7 +177,7 @@ def described(state: SessionState, knowledge: Knowledge) -> tuple[list[dict], li
             if seg.kind == "practice" and t.grade.score >= 2:
                 practice.append({"capability": q.capability, "quote": seg.text})
             elif seg.kind == "negated" and term_overlap([seg.text], tuple(q.key_points)).max() >= GAP_QUOTE_OVERLAP:
-                absent.append({"capability": q.capability, "quote": seg.text})
+                absent.append({"capability": q.capability, "quote": seg.text, "stage": q.stage})
     return _unique(evidence), _unique(practice), _unique(absent)
 
 

@@ -338,3 +338,19 @@ def test_the_estimate_weighs_what_the_answer_says_is_practised_not_only_its_scor
         interviewer._update(state, question, 3, hinted=False, text=text)
         means.append(np.array(state.get_belief().overall) @ np.arange(1, 6))
     assert means[0] < means[1] - 0.2, means
+
+
+def test_a_gap_quotes_only_absences_of_its_own_rung_or_the_next(coach, knowledge):
+    """ "We don't have a feature store" answers a stage-5 question: it is no gap on the way from stage 1 to 2."""
+    from bot.report import build_report
+
+    interviewer = coach.interviewer("offline")
+    question = next(q for q in knowledge.questions.values() if q.capability == "scalability" and q.stage == 5
+                    and "feature" in q.question.lower())
+    state = interviewer.start(max_questions=3, seed=1, capabilities=["scalability"], pool=[question.id])
+    assert state.current.question_id == question.id
+    interviewer.answer(state, "We don't have a feature store, and we never built a shared feature platform.")
+    interviewer.finish(state)
+    gap = next(g for g in build_report(state, knowledge)["gaps"] if g["capability"] == "scalability")
+    assert gap["target"] + 1 < question.stage, gap["target"]  # the rung this test is about
+    assert gap["said_not_done"] == []
