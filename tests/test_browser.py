@@ -1,6 +1,7 @@
 """A real browser (Debian chromium driven by Playwright) completes a short interview through the page."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,7 @@ def test_interview_in_the_browser(page, tmp_path):
             shot(page, "02-after-first-answer")
     assert answered == 2
     assert any(s.startswith("Stage ") and "likely" in s for s in stages), stages
+
     # Candidate text is shown as text, never as HTML.
     assert page.locator("#chat [data-testid='user'] b").count() == 0
     expect(user_messages(page).nth(1)).to_contain_text("<b>bold?</b>")
@@ -142,6 +144,7 @@ def test_interview_in_the_browser(page, tmp_path):
 
     page.get_by_role("tab", name="Estimate").click()
     page.get_by_role("button", name="Load an example").click()
+    expect(page.locator("#est-text textarea")).to_have_value(re.compile("Candidate:"))  # as a person sees it
     page.get_by_role("button", name="Estimate", exact=True).click()
     expect(page.locator("#est-result")).to_contain_text("likely")
     shot(page, "05-estimate")
