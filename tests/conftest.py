@@ -79,6 +79,26 @@ def tmp_home(tmp_path, monkeypatch):
     return tmp_path
 
 
+def launch_app(coach, accounts: str | None = None, **settings):
+    """The app in this process on a free loopback port, with the BOT_AUTH-style `accounts` and the coach's
+    settings changed by `settings` while it is built (guards and tabs read them then). Returns (demo, port)."""
+    import dataclasses
+
+    from bot.config import parse_auth
+    from bot.ui import build_app
+
+    original = coach.settings
+    coach.settings = dataclasses.replace(original, **settings)
+    try:
+        demo = build_app(coach)
+    finally:
+        coach.settings = original
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True,
+                auth=parse_auth(accounts))
+    return demo, port
+
+
 @pytest.fixture(scope="module")
 def app_url(coach):
     """The Gradio app in this process on a free loopback port."""

@@ -3,7 +3,6 @@ data model, the API, a download link and the real browser."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import http.client
 import io
 import urllib.parse
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import launch_app
 
 ACCOUNTS = "coachy:coach-pw-1,cana:cand-pw-1,cben:cand-pw-2"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -55,18 +54,7 @@ def test_the_cohort_counts_each_candidates_latest_interview():
 
 @pytest.fixture(scope="module")
 def cohort_server(coach):
-    from bot.config import parse_auth
-    from bot.ui import build_app
-
-    original = coach.settings
-    coach.settings = dataclasses.replace(original, coaches=("coachy",))
-    try:
-        demo = build_app(coach)
-    finally:
-        coach.settings = original
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True,
-                auth=parse_auth(ACCOUNTS))
+    demo, port = launch_app(coach, ACCOUNTS, coaches=("coachy",))
     url = f"http://127.0.0.1:{port}/"
     from gradio_client import Client
 

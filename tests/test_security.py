@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, launch_app
 
 ROOT = Path(__file__).resolve().parent.parent
 STATUS = 10
@@ -28,18 +28,7 @@ ACCOUNTS = "sana:ana-secret-1,sben:ben-secret-2"  # logins no other test module 
 @pytest.fixture(scope="module")
 def server(coach):
     """The app with two logins, in this process, on a free loopback port; login back-off after 3 failures."""
-    from bot.config import parse_auth
-    from bot.ui import build_app
-
-    original = coach.settings
-    coach.settings = dataclasses.replace(original, login_failures=3, session_hours=1.0)
-    try:
-        demo = build_app(coach)
-    finally:
-        coach.settings = original
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True,
-                auth=parse_auth(ACCOUNTS))
+    demo, port = launch_app(coach, ACCOUNTS, login_failures=3, session_hours=1.0)
     yield port, demo
     demo.close()
 
