@@ -30,6 +30,9 @@ def stage_span(summary: dict) -> str:
         f"{RANGE_MASS:.0%} likely within stages {low}–{high}"
 
 
+UNPLACED_CONFIDENCE = 0.3
+
+
 def _cap_stage(stage: int, info: dict) -> str:
     """"stage 5, likely 3-5, 2 answers": a capability's stage with what it rests on."""
     low, high = info.get("range") or (stage, stage)
@@ -80,7 +83,14 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
     target = min(base + 1, 5)
     for cap in state.capabilities:
         info = caps.get(cap)
-        stage = info["stage"] if info else None
+        # One answer that leaves the capability's stage nearly flat does not place it: its gap is then the
+        # overall next rung (or none, when its expected stage reaches that rung), never the text of a stage the
+        # answer did not show (a 3/4 on a stage-1 question read as "stage 1, 25 %" was told its governance "is
+        # still informal").
+        placed = info is not None and not (info["answers"] <= 1 and info["confidence"] < UNPLACED_CONFIDENCE)
+        if info is not None and not placed and round(info["mean"]) >= target:
+            continue  # what little it showed reaches the next rung: no gap to invent
+        stage = info["stage"] if placed else None
         if stage is None or stage < target:
             # The next rung, not the top: a capability at stage 2 works on stage 3 practice even when the overall
             # target is 5 (90 days cannot skip a stage).
@@ -256,7 +266,9 @@ def to_markdown(report: dict) -> str:
         lines.append("- None shown yet: strengths come from practices you described doing, in your words.")
     lines += ["", "## Gaps to the next stage", ""]
     for g in report["gaps"]:
-        lines.append(f"- **{CAP_NAMES[g['capability']]}** ({_cap_stage(g['current'], g) if g['current'] else 'not shown'}"
+        shown = (_cap_stage(g["current"], g) if g["current"] else
+                 f"{g['answers']} answer, not enough to place it" if g["answers"] else "not shown")
+        lines.append(f"- **{CAP_NAMES[g['capability']]}** ({shown}"
                      f" → {g['target']}): {g['practice']}")
         lines += [f"  - You said: \u201c{inert(q)}\u201d" for q in g.get("said_not_done", [])]
     if not report["gaps"]:

@@ -354,3 +354,33 @@ def test_a_gap_quotes_only_absences_of_its_own_rung_or_the_next(coach, knowledge
     gap = next(g for g in build_report(state, knowledge)["gaps"] if g["capability"] == "scalability")
     assert gap["target"] + 1 < question.stage, gap["target"]  # the rung this test is about
     assert gap["said_not_done"] == []
+
+
+def test_a_capability_one_answer_does_not_place_gets_the_next_rung_not_a_stage_it_did_not_show(knowledge):
+    """A 3/4 on a stage-1 governance question leaves governance nearly flat (its argmax 1 at ~25 %): the report
+    does not tell the candidate "governance is still informal" (the stage-1 text). Its gap is the overall next
+    rung, said to rest on too little, or none when the expected stage already reaches that rung."""
+    from bot.interviewer import SessionState
+    from bot.maturity import Belief
+    from bot.report import UNPLACED_CONFIDENCE, build_report, to_markdown
+
+    state = SessionState(capabilities=["governance", "monitoring"], max_questions=5, model="offline", seed=1)
+    belief = Belief()
+    belief.update("governance", 1, 3)
+    for stage, score in ((2, 3), (3, 3), (3, 2), (4, 1)):
+        belief.update("monitoring", stage, score)
+    state.belief = belief.__dict__
+    state.status = "finished"
+    governance = belief.summary()["capabilities"]["governance"]
+    assert governance["stage"] == 1 and governance["confidence"] < UNPLACED_CONFIDENCE  # the case under test
+    report = build_report(state, knowledge)
+    stage_one = knowledge.matrix[("governance", 2)].practice  # what the old report offered as its gap
+    gaps = [g for g in report["gaps"] if g["capability"] == "governance"]
+    target = min((report["overall"]["stage"] or 1) + 1, 5)
+    if round(governance["mean"]) >= target:
+        assert gaps == []
+    else:
+        assert gaps[0]["current"] is None and gaps[0]["target"] == target
+        assert "1 answer, not enough to place it" in to_markdown(report)
+    assert all(g["practice"] != stage_one or g["target"] == target for g in gaps)
+    assert "**Governance** (stage 1" not in to_markdown(report)
