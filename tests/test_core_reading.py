@@ -101,3 +101,14 @@ def test_because_of_is_not_a_clause_break():
     assert clauses("there should be a fallback so fans are not blocked just because of a timeout") == [
         "there should be a fallback so fans are not blocked just because of a timeout"]
     assert clauses("We retrain weekly because the data drifts") == ["We retrain weekly", "the data drifts"]
+
+
+def test_a_proposal_after_a_colon_is_read_apart_from_the_absence_before_it():
+    """ "What we don't have is a check on the output: I would add a task that compares the row count ..." is an
+    absence, then a proposal (read as one negated clause, the whole answer scored 0 in a walk-through)."""
+    from bot.reading import read_answer
+
+    kinds = [(s.kind, s.text[:20]) for s in read_answer(
+        "What we don't have is a check on the output: I would add a task that compares the row count with "
+        "yesterday and fails the run.").segments]
+    assert kinds == [("negated", "What we don't have i"), ("proposal", "I would add a task t")]
