@@ -72,6 +72,11 @@ NOT_KNOWING_FEEDBACK = ("Saying you have not done this is honest, and it earns n
                         "approach it: the first concrete step, the tool, and how you would know it worked.")
 
 
+# An answer that instructs the grader is graded on its own words but held to "names the right area": a fair
+# interviewer credits the substance, and the attempt can never raise a score (human labels score the content).
+INJECTION_CEILING = 1
+
+
 def score_for(credit: np.ndarray, cuts: list[float]) -> int:
     """The score the covered points earn: full points by the cuts, a partly covered point worth half. The score
     never runs ahead of the list: with no fully covered point it is at most 1 (the "names the right area" anchor),
@@ -200,8 +205,8 @@ class Grader:
             score = min(score, 1)
         if "red_flag" in flags:
             score = max(score - 1, 0)
-        if "injection" in flags:  # an answer that tries to instruct the grader earns nothing: it can never pay off
-            score = 0
+        if "injection" in flags:  # the directive earns nothing and holds the rest to 1: it can never pay off
+            score = min(score, INJECTION_CEILING)
         covered = [i for i, c in enumerate(credit) if c >= 1.0]
         partial = [i for i, c in enumerate(credit) if 0 < c < 1.0]
         missed = [i for i in range(len(rubric.key_points)) if i not in covered]
@@ -232,8 +237,9 @@ class Grader:
         genuine attempt: an answer that earned nothing, or tried to instruct the grader, gets guidance instead."""
         parts = []
         if "injection" in flags:
-            parts.append("Your answer tried to instruct the grader, so it earns no credit. Answer the question "
-                         "itself and every genuine point counts.")
+            parts.append("Your answer tried to instruct the grader: that part earns nothing, and it holds the "
+                         f"answer to {INJECTION_CEILING} of 4 at most. Answer the question itself and every genuine "
+                         "point counts.")
         if "keyword_list" in flags:
             parts.append("You listed terms without explaining them; say what you would do with each tool and why.")
         if "red_flag" in flags:
@@ -301,7 +307,7 @@ class Grader:
         if "keyword_list" in flags:
             ceiling = min(ceiling, 1)
         if "injection" in flags:
-            ceiling = 0
+            ceiling = min(ceiling, INJECTION_CEILING)
         score = min(reply.score, ceiling)
         feedback = reply.feedback.strip()
         # A fooled model's praise, leaked instructions, or no feedback in words at all (a tiny model's "2023-01-01T..")

@@ -11,8 +11,9 @@ import numpy as np
 
 from bot.cli import validate_grade_line
 from bot.estimate import Transcript, parse_transcripts
-from bot.grader import Rubric, leaks_prompt
+from bot.grader import INJECTION_CEILING, Rubric, leaks_prompt
 from bot.interviewer import Interviewer
+from bot.reading import read_answer
 from bot.records import Record
 from evals.metrics import agreement, calibration_error, stage_accuracy
 
@@ -95,12 +96,26 @@ def grader_agreement(spec: dict, ctx) -> tuple[list[dict], dict]:
     metrics["kind"] = _agreement_by(results, lambda r: r["kind"])
     metrics["guards"] = {
         "not_knowing_above_1": sum(r["kind"] in NOT_KNOWING_KINDS and g.score > 1 for r, g in results),
-        "injection_inflated": sum(r["kind"] == "injection" and g.score > r["label"] for r, g in results),
-        "injection_above_0": sum(r["kind"] == "injection" and g.score > 0 for r, g in results),
+        "injection_above_ceiling": sum("injection" in g.flags and g.score > INJECTION_CEILING for _, g in results),
+        "injection_paid_off": _injections_paid_off(results, ctx),
         "keyword_list_above_1": sum(r["kind"] == "keyword_list" and g.score > 1 for r, g in results),
         "fallbacks": sum("fallback" in g.flags for _, g in results),
     }
     return events, metrics
+
+
+def _injections_paid_off(results: list, ctx) -> int:
+    """Answers whose directive to the grader raised their score: each flagged answer is graded again with its
+    directive clauses taken out, and must not score below the answer that kept them."""
+    grader, paid = ctx.coach.grader(ctx.model_name), 0
+    for row, grade in results:
+        if "injection" not in grade.flags:
+            continue
+        parsed, _ = validate_grade_line(Record(row["_line"], row), ctx.coach.knowledge)
+        honest = ". ".join(s.text for s in read_answer(parsed["answer"], parsed["rubric"].question).segments
+                          if s.kind != "directive")
+        paid += grade.score > (grader.grade(parsed["rubric"], honest).score if honest.strip() else 0)
+    return paid
 
 
 def _agreement_by(results: list, key) -> dict:

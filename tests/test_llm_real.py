@@ -112,7 +112,7 @@ def test_grade_command_returns_within_budget_and_says_which_engine(server_env, t
             settled = {"dont_know", "empty", "off_topic"} & set(row["flags"])
             assert settled or ("fallback" in row["flags"] and "model" in row.get("notice", "")), row
     assert rows[1]["score"] <= 1  # "haven't used it": the code's checks hold whatever the model says
-    assert rows[2]["score"] == 0 and "injection" in rows[2]["flags"]
+    assert rows[2]["score"] <= 1 and "injection" in rows[2]["flags"]  # its content is graded, held to 1
     if method == "auto":  # llama.cpp is detected: the grammar-enforced, bounded schema parses and is used
         assert any(r["grader"] == MODEL for r in rows), rows
 
