@@ -199,6 +199,8 @@ class Grader:
         else:
             credit, where, windows = np.zeros(len(rubric.key_points)), np.zeros(len(rubric.key_points), int), []
         score = score_for(credit, cal["score_cuts"])
+        if score == 0 and float((vectors @ topic[1:].T).max()) >= cal["names_area"]:
+            score = 1  # the 1 anchor: names the right area, vaguely ("just get more servers ready for the on-sales")
         if short:
             score = min(score, 2)
         if "keyword_list" in flags:
