@@ -23,7 +23,12 @@ def test_weak_answer_to_an_easy_question_moves_it_down():
     belief = Belief(target_stage=3)
     before = float(np.array(belief.overall) @ np.arange(1, 6))
     belief.update("scalability", 2, 0)
-    assert float(np.array(belief.overall) @ np.arange(1, 6)) < before - 0.3
+    # Bare scores only: a 0 is partly the grader's measured error (prompts/grader_confusion.yaml: label-1 answers
+    # sometimes score 0); an answer's text adds its stated absence on top (test_core_interviewer).
+    assert float(np.array(belief.overall) @ np.arange(1, 6)) < before - 0.15
+    strong = Belief(target_stage=3)
+    strong.update("scalability", 2, 4)
+    assert float(np.array(strong.overall) @ np.arange(1, 6)) > before
 
 
 def test_hinted_answers_count_less():
