@@ -80,15 +80,18 @@ def is_claim(sentence: str) -> bool:
 
 
 def is_keyword_list(text: str) -> bool:
-    """Terms without explanation: few function words and short comma/line-separated fragments."""
+    """Terms without explanation: many short comma/line-separated fragments, almost none with a function word
+    ("MLflow, DVC, data drift, feature store"). A terse expert's fragments relate their terms ("automated analysis
+    against the baseline on latency"), so they are not a list of names. A slash joins terms ("CI/CD", "5/25/100")."""
     tokens = [w.lower() for w in words(text)]
     if len(tokens) < 2:
         return False
     stop_ratio = sum(t in STOPWORDS for t in tokens) / len(tokens)
-    fragments = [f for f in re.split(r"[,;/|\n]+|\s+\+\s+", text) if f.strip()]
+    fragments = [f for f in re.split(r"[,;|\n]+|\s+\+\s+", text) if words(f)]
     mean_fragment = sum(len(words(f)) for f in fragments) / max(len(fragments), 1)
-    return (len(fragments) >= 3 and mean_fragment <= 3.5 and stop_ratio < 0.2) or (
-        len(tokens) >= 4 and stop_ratio < 0.08)
+    related = sum(any(w.lower() in STOPWORDS for w in words(f)) for f in fragments) / max(len(fragments), 1)
+    return (len(fragments) >= 5 and mean_fragment <= 3.5 and stop_ratio < 0.2 and related <= 0.15) or (
+        len(fragments) < 3 and len(tokens) >= 4 and stop_ratio < 0.08)
 
 
 def decoded_variants(text: str) -> list[str]:

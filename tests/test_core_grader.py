@@ -47,6 +47,18 @@ def test_keyword_list_scores_at_most_one(offline, rubric):
     assert grade.score <= 1 and "keyword_list" in grade.flags
 
 
+def test_a_terse_expert_answer_is_not_a_keyword_list(offline, knowledge):
+    """Short fragments that relate their terms (against what, on which metric) are an answer, not names."""
+    from bot.guards import is_keyword_list
+
+    terse = ("Argo Rollouts per region, 5/25/50/100. Automated analysis against the concurrent baseline on latency, "
+             "ETA error on completed orders, late-delivery rate. Auto rollback. Waves: low-risk regions first.")
+    assert not is_keyword_list(terse)
+    assert is_keyword_list("Canary, Flagger, Argo Rollouts, Kayenta, Prometheus, auto-rollback, progressive delivery")
+    grade = offline.grade(Rubric.from_question(knowledge.questions["sc-5-progressive-delivery-regions"]), terse)
+    assert "keyword_list" not in grade.flags and grade.score >= 3
+
+
 def test_off_topic_scores_zero_without_revealing_the_rubric(offline, rubric):
     grade = offline.grade(rubric, "My favourite holiday was hiking in the Alps with friends last summer. "
                                   "We ate a lot of cheese and the weather was lovely every single day.")
