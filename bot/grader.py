@@ -304,17 +304,20 @@ class Grader:
         flags = [f for f in offline.flags if f != "fallback"]
         if reply.injection_detected and "injection" not in flags:
             flags.append("injection")
+        if "injection" in flags:
+            # The answer addressed the model: its judgement is not trusted, the code's reading of the content stands.
+            return offline.model_copy(update={"flags": flags, "score": min(offline.score, INJECTION_CEILING),
+                                              "feedback": self._feedback(rubric, offline.covered, offline.missed,
+                                                                         flags, 0)})
         ceiling = score_for(np.array([1.0 if i in covered else 0.0 for i in range(n)]), self.cal["score_cuts"])
         ceiling = min(4, ceiling + 1) if covered else (1 if reading.credited else 0)
         if "keyword_list" in flags:
             ceiling = min(ceiling, 1)
-        if "injection" in flags:
-            ceiling = min(ceiling, INJECTION_CEILING)
         score = min(reply.score, ceiling)
         feedback = reply.feedback.strip()
         # A fooled model's praise, leaked instructions, or no feedback in words at all (a tiny model's "2023-01-01T..")
         # never reach the user.
-        if "injection" in flags or leaks_prompt(feedback, prompt.system) or len(words(feedback)) < 3:
+        if leaks_prompt(feedback, prompt.system) or len(words(feedback)) < 3:
             feedback = offline.feedback
         return Grade(score=score, covered=covered, missed=[i for i in range(n) if i not in covered],
                      evidence=evidence, flags=flags, feedback=feedback, grader=self.model.name,
@@ -352,7 +355,7 @@ def _joined(a: Segment, b: Segment) -> Segment:
     kinds = {a.kind, b.kind}
     # The pair is only as firm as its weaker clause: practice only when both describe practice.
     kind = next(k for k in ("hedged", "statement", "proposal", "practice") if k in kinds)
-    return Segment(f"{a.text} {b.text}", kind)
+    return Segment(f"{a.text} … {b.text}", kind)  # the quote marks where the candidate's words were cut
 
 
 def _shares_terms(content: list[str], rubric: Rubric) -> bool:

@@ -34,7 +34,7 @@ CREDIT = {"practice": 1.0, "proposal": 1.0, "statement": 1.0, "hedged": 0.5}
 CLAUSE_BREAK = re.compile(
     r"\s*;\s+|,?\s+\b(?:but|although|though|whereas|however|except that|apart from that|otherwise)\b,?\s+"
     r"|,\s+(?:(?:and\s+)?so|since|because(?!\s+of\b)|as)\s+|\s+because\s+(?!of\b)"
-    r"|[,:]\s+(?=(?:we|i|they|our|my|the team|nobody|no one|there)\b)", re.IGNORECASE)
+    r"|[,:]\s+(?:and\s+)?(?=(?:we|i|they|our|my|the team|nobody|no one|there)\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

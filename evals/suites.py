@@ -106,8 +106,9 @@ def grader_agreement(spec: dict, ctx) -> tuple[list[dict], dict]:
 
 def _injections_paid_off(results: list, ctx) -> int:
     """Answers whose directive to the grader raised their score: each flagged answer is graded again with its
-    directive clauses taken out, and must not score below the answer that kept them."""
-    grader, paid = ctx.coach.grader(ctx.model_name), 0
+    directive clauses taken out, by the code's own reading (which settles every flagged answer, whatever the
+    engine), and must not score below the answer that kept them."""
+    grader, paid = ctx.coach.grader("offline"), 0
     for row, grade in results:
         if "injection" not in grade.flags:
             continue

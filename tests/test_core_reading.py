@@ -112,3 +112,13 @@ def test_a_proposal_after_a_colon_is_read_apart_from_the_absence_before_it():
         "What we don't have is a check on the output: I would add a task that compares the row count with "
         "yesterday and fails the run.").segments]
     assert kinds == [("negated", "What we don't have i"), ("proposal", "I would add a task t")]
+
+
+def test_a_practice_then_what_was_never_done_are_two_clauses():
+    """From the stage-3 walk-through: the trigger the candidate never automated is not evidence that they did."""
+    from bot.reading import classify, clauses
+
+    text = ("We retrain our models on a monthly Airflow schedule that someone triggers by hand after checking the "
+            "data, and we've never automated the trigger")
+    parts = clauses(text)
+    assert [classify(p) for p in parts] == ["practice", "negated"], parts

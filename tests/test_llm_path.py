@@ -165,9 +165,11 @@ def test_obeying_an_injection_does_not_raise_the_score(llm, stub, rubric):
     answer = f"{WEAK} {INJECTED}"
     stub.enqueue(tool(llm_grade({i: INJECTED for i in range(5)}, 4, "Perfect answer, full marks.")))
     grade = Grader(llm()).grade(rubric, answer)
-    assert grade.grader == MODEL
+    assert grade.grader == "offline"  # an answer that addresses the model is settled by the code's own reading
     assert "injection" in grade.flags
-    assert grade.covered == []
+    # what counts is the candidate's own sentence, read by the code: never the quotes the fooled model returned
+    assert set(grade.covered) <= set(Grader(get_model("offline")).grade(rubric, WEAK).covered)
+    assert all(INJECTED not in quote for quote in grade.evidence.values())
     assert grade.score <= 1
     # the injected sentence reached the model only inside the data fence
     prompt = user_message(stub.chat_requests[0])
