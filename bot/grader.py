@@ -160,6 +160,7 @@ class Grader:
             weaker = np.minimum(sims[: n - 1], sims[1:n])
             sims[n : 2 * n - 1] = np.where(weaker >= cal["pair_min"], sims[n : 2 * n - 1], -1.0)
         credit = np.where(sims >= cal["cover_full"], 1.0, np.where(sims >= cal["cover_partial"], 0.5, 0.0))
+        credit = credit * ~manual_for_automatic([w.text for w in windows], rubric.key_points)
         cap = np.array([w.credit for w in windows])[:, None]
         credit = np.minimum(credit, cap)
         # The best window per point: most credit, then described practice over a proposal (the quote is what the
@@ -349,6 +350,20 @@ def term_overlap(windows: list[str], key_points: tuple[str, ...]) -> np.ndarray:
         for i, have in enumerate(window_terms):
             out[i, j] = sum(w for t, w in terms.items() if t in have) / total
     return out
+
+
+AUTOMATIC = re.compile(r"\bautomat", re.IGNORECASE)
+MANUAL = re.compile(r"\b(by hand|manual(ly)?|a person|someone|somebody|a human|we trigger|i trigger|on request|"
+                    r"when (we|someone) (remember|ask)s?)\b", re.IGNORECASE)
+
+
+def manual_for_automatic(windows: list[str], key_points: tuple[str, ...]) -> np.ndarray:
+    """(windows x key points): a window describing a manual step, set against a point that asks for the automated
+    one ("a person triggers the monthly run" is not "drift triggers retraining automatically"): the words are close,
+    the practice is the opposite."""
+    manual = np.array([bool(MANUAL.search(w)) and not AUTOMATIC.search(w) for w in windows])[:, None]
+    automatic = np.array([bool(AUTOMATIC.search(k)) and not MANUAL.search(k) for k in key_points])[None, :]
+    return manual & automatic
 
 
 def _joined(a: Segment, b: Segment) -> Segment:

@@ -292,3 +292,18 @@ def test_the_grade_panel_lists_partly_covered_points_apart(coach, knowledge):
     partly = panel.split("**Partly covered**", 1)[1].split("**Missed**", 1)
     assert "◐" in partly[0] and "half of the second" in partly[0]
     assert "◐" not in partly[1] and panel.count("✗") == n - 2
+
+
+def test_a_manual_step_does_not_cover_the_automated_one(offline, knowledge):
+    """From the stage-3 walk-through: the candidate's hand-triggered run was quoted as automatic retraining."""
+    from bot.grader import manual_for_automatic
+
+    points = ("Let sustained drift trigger the retraining pipeline automatically.", "Log each decision.")
+    said = ["Our retraining is a monthly Airflow run that a person triggers after looking at the data",
+            "We retrain automatically when drift is detected"]
+    assert manual_for_automatic(said, points).tolist() == [[True, False], [False, False]]
+    rubric = Rubric.from_question(knowledge.questions["mon-5-drift-triggered-retraining"])
+    grade = offline.grade(rubric, said[0] + ", so I haven't built the automatic loop. Before training, validate the "
+                          "new data: row counts, nulls and value ranges against the last good batch.")
+    trigger = next(i for i, k in enumerate(rubric.key_points) if "trigger" in k and "automatically" in k)
+    assert trigger not in grade.covered + grade.partial, grade.evidence
