@@ -53,7 +53,6 @@ ABSENCE_INTERCEPT, ABSENCE_SLOPE = -0.8, 0.5
 # its score; chosen on the dev personas (0.1-0.3 all help, more makes the estimate overconfident).
 PRACTICE_WEIGHT = 0.2
 SCORE_WEIGHT = 1.0
-ABSENCE_WEIGHT = 1.0
 
 
 def expected_score(candidate_stage: np.ndarray, question_stage: int) -> np.ndarray:
@@ -169,7 +168,7 @@ class Belief:
         weight = HINT_WEIGHT if hinted else 1.0
         lik = likelihood(score, question_stage, weight * SCORE_WEIGHT)
         if said_absent is not None:
-            lik = lik * absence_likelihood(said_absent, question_stage) ** (weight * ABSENCE_WEIGHT)
+            lik = lik * absence_likelihood(said_absent, question_stage) ** weight
         if practice is not None:
             log_lik = weight * PRACTICE_WEIGHT * np.asarray(practice, dtype=float)
             lik = lik * np.exp(log_lik - log_lik.max())
