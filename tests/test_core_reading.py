@@ -114,11 +114,11 @@ def test_a_proposal_after_a_colon_is_read_apart_from_the_absence_before_it():
     assert kinds == [("negated", "What we don't have i"), ("proposal", "I would add a task t")]
 
 
-def test_a_practice_then_what_was_never_done_are_two_clauses():
-    """From the stage-3 walk-through: the trigger the candidate never automated is not evidence that they did."""
+def test_a_practice_then_a_new_subject_after_and_are_two_clauses():
+    """From the stage-3 walk-through: ", and we ..." starts a clause, so what follows is read on its own."""
     from bot.reading import classify, clauses
 
     text = ("We retrain our models on a monthly Airflow schedule that someone triggers by hand after checking the "
-            "data, and we've never automated the trigger")
+            "data, and we don't automate the trigger")
     parts = clauses(text)
     assert [classify(p) for p in parts] == ["practice", "negated"], parts
