@@ -183,7 +183,8 @@ class Grader:
         vectors = embedder.embed(content)
         topic = embedder.embed([rubric.question, *rubric.key_points])
         short = len(words(" ".join(content))) < cal["short_answer_words"]
-        if float((vectors @ topic.T).max()) < cal["on_topic"] and not (short and _shares_terms(content, rubric)):
+        closeness = vectors @ topic.T  # column 0 is the question, the rest its key points
+        if float(closeness.max()) < cal["on_topic"] and not (short and _shares_terms(content, rubric)):
             flags = flags + ["off_topic"]
             grade = self._zero(rubric, flags, "", None)
             grade.feedback = ("This answer does not address the question. " +
@@ -200,7 +201,7 @@ class Grader:
         else:
             credit, where, windows = np.zeros(len(rubric.key_points)), np.zeros(len(rubric.key_points), int), []
         score = score_for(credit, cal["score_cuts"])
-        if score == 0 and float((vectors @ topic[1:].T).max()) >= cal["names_area"]:
+        if score == 0 and float(closeness[:, 1:].max()) >= cal["names_area"]:
             score = 1  # the 1 anchor: names the right area, vaguely ("just get more servers ready for the on-sales")
         if short:
             score = min(score, 2)
