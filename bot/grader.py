@@ -16,7 +16,7 @@ from bot.embeddings import get_embedder
 from bot.guards import clean_text, words
 from bot.models import GRADE_TOKENS_BASE, GRADE_TOKENS_PER_POINT, LLMError, Model, fallback_notice, to_messages
 from bot.prompts import load_prompt, quote_answer
-from bot.reading import Reading, Segment, content_stems, read_answer
+from bot.reading import Reading, Segment, asks_automation, content_stems, read_answer
 from bot.schemas import Grade, LLMGrade, Question, grade_schema
 from bot.tokens import truncate_to_tokens
 
@@ -160,7 +160,7 @@ class Grader:
             weaker = np.minimum(sims[: n - 1], sims[1:n])
             sims[n : 2 * n - 1] = np.where(weaker >= cal["pair_min"], sims[n : 2 * n - 1], -1.0)
         credit = np.where(sims >= cal["cover_full"], 1.0, np.where(sims >= cal["cover_partial"], 0.5, 0.0))
-        credit = credit * ~manual_for_automatic([w.text for w in windows], rubric.key_points)
+        credit = credit * ~manual_for_automatic(windows, rubric.key_points)
         cap = np.array([w.credit for w in windows])[:, None]
         credit = np.minimum(credit, cap)
         # The best window per point: most credit, then described practice over a proposal (the quote is what the
@@ -353,17 +353,12 @@ def term_overlap(windows: list[str], key_points: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-AUTOMATIC = re.compile(r"\bautomat", re.IGNORECASE)
-MANUAL = re.compile(r"\b(by hand|manual(ly)?|a person|someone|somebody|a human|we trigger|i trigger|on request|"
-                    r"when (we|someone) (remember|ask)s?)\b", re.IGNORECASE)
-
-
-def manual_for_automatic(windows: list[str], key_points: tuple[str, ...]) -> np.ndarray:
+def manual_for_automatic(windows: list[Segment], key_points: tuple[str, ...]) -> np.ndarray:
     """(windows x key points): a window describing a manual step, set against a point that asks for the automated
     one ("a person triggers the monthly run" is not "drift triggers retraining automatically"): the words are close,
     the practice is the opposite."""
-    manual = np.array([bool(MANUAL.search(w)) and not AUTOMATIC.search(w) for w in windows])[:, None]
-    automatic = np.array([bool(AUTOMATIC.search(k)) and not MANUAL.search(k) for k in key_points])[None, :]
+    manual = np.array([w.manual for w in windows])[:, None]
+    automatic = np.array([asks_automation(k) for k in key_points])[None, :]
     return manual & automatic
 
 
@@ -371,7 +366,7 @@ def _joined(a: Segment, b: Segment) -> Segment:
     kinds = {a.kind, b.kind}
     # The pair is only as firm as its weaker clause: practice only when both describe practice.
     kind = next(k for k in ("hedged", "statement", "proposal", "practice") if k in kinds)
-    return Segment(f"{a.text} … {b.text}", kind)  # the quote marks where the candidate's words were cut
+    return Segment(f"{a.text} … {b.text}", kind, a.manual or b.manual)  # the quote marks where the candidate's words were cut
 
 
 def _shares_terms(content: list[str], rubric: Rubric) -> bool:

@@ -14,6 +14,9 @@ tagged with what it does:
 - `directive`: an instruction to the grader
 - `filler`: no content ("Good question.")
 
+Beside its kind, a clause is marked `manual` when it describes a step a person does ("someone triggers the monthly
+run by hand"): described practice, but never evidence for a key point asking for the automated step.
+
 Only practice, proposals and statements earn full credit; a hedged clause earns partial credit at most; the rest
 earns nothing, whatever vocabulary it repeats. The patterns are data (prompts/guards.yaml).
 """
@@ -46,6 +49,9 @@ class ReadingRules:
     proposal: tuple[re.Pattern, ...]
     practice: tuple[re.Pattern, ...]
     filler: tuple[re.Pattern, ...]
+    manual: tuple[re.Pattern, ...] = ()
+    automatic: tuple[re.Pattern, ...] = ()
+    automation_point: tuple[re.Pattern, ...] = ()
 
 
 @lru_cache(maxsize=4)
@@ -60,13 +66,15 @@ def reading_rules(path: str | None = None) -> ReadingRules:
     return ReadingRules(compiled("negation_patterns"), compiled("positive_negation_patterns"),
                         compiled("not_knowing_patterns"), compiled("hedge_patterns"),
                         compiled("proposal_patterns"), compiled("practice_patterns"),
-                        compiled("filler_patterns"))
+                        compiled("filler_patterns"), compiled("manual_patterns"), compiled("automatic_patterns"),
+                        compiled("automation_point_patterns"))
 
 
 @dataclass(frozen=True)
 class Segment:
     text: str
     kind: str
+    manual: bool = False  # describes a step a person does: never evidence for the automated step
 
     @property
     def credit(self) -> float:
@@ -160,6 +168,19 @@ def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
     return "statement"
 
 
+def is_manual(clause: str) -> bool:
+    """The clause describes a step a person does ("someone triggers the monthly run by hand")."""
+    rules = reading_rules()
+    text = normalise(clause)
+    return _matches(rules.manual, text) and not _matches(rules.automatic, text)
+
+
+def asks_automation(key_point: str) -> bool:
+    """The key point asks for the automated step, which a manual one is the opposite of."""
+    rules = reading_rules()
+    return _matches(rules.automation_point, key_point) and not _matches(rules.manual, key_point)
+
+
 def read_answer(text: str, question: str | None = None) -> Reading:
     """Tag every clause of an answer; flags for the answer as a whole (empty, dont_know, injection, keyword_list).
     The grader, the interview and the estimator read the same answer: the reading is computed once per text."""
@@ -182,7 +203,8 @@ def _read(raw: str, question: str | None) -> tuple[tuple[Segment, ...], tuple[st
         if is_injection(sentence) or any(is_injection(v) for v in decoded_variants(sentence)):
             reading.segments.append(Segment(sentence, "directive"))
             continue
-        reading.segments += [Segment(clause, classify(clause, question_stems)) for clause in clauses(sentence)]
+        reading.segments += [Segment(clause, classify(clause, question_stems), is_manual(clause))
+                             for clause in clauses(sentence)]
     if reading.of("directive"):
         reading.flags.append("injection")
     credited = reading.credited

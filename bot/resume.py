@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from bot.reading import classify, content_stems
+from bot.reading import classify, content_stems, is_manual
 
 # Verbs that describe building or running something, in their base form, with the past tense where irregular.
 ACTIONS = {
@@ -34,6 +34,8 @@ OUR_ACTIVE = re.compile(r"^(?:our|my team's|the team's)\s+((?:[\w-]+\s+){0,3}?)(
 OUR_PASSIVE = re.compile(r"^(?:our|my team's|the team's)\s+((?:[\w-]+\s+){0,3}?)(?:is|are|was|were|gets|get)\s+"
                          r"(?:all\s+|also\s+|now\s+)?([a-z-]+?)(?:ed|d)\s+(.+)$", re.I)
 WHAT_WE_HAVE = re.compile(r"^what (?:we|i|our team) (?:do |did )?(?:have|had|run|ran|built) (?:is|are|was|were)\s+(.+)$", re.I)
+# Where a bullet can end before a manual step ("... on a monthly schedule that someone triggers by hand").
+TAIL = re.compile(r",\s+|\s+(?=(?:that|which|who|where|when|after|once|and|but|then)\s)", re.I)
 RESULT = " - result: [measured impact, e.g. incidents, hours or cost before and after]"
 
 
@@ -66,11 +68,23 @@ def past_tense(verb: str) -> str:
     return (verb + "ed").capitalize()
 
 
+def _without_manual_step(text: str) -> str:
+    """The clause up to the manual step it describes, or "" when the manual step is the clause itself: a bullet
+    advertises what was built, never the step a person still does by hand."""
+    if not is_manual(text):
+        return text
+    cuts = [m.start() for m in TAIL.finditer(text)]
+    kept = [text[:c].rstrip(" ,") for c in cuts if not is_manual(text[:c])]
+    return kept[-1] if kept else ""
+
+
 def bullet(quote: str) -> str | None:
     """One practice clause as a bullet, or None when it does not make one."""
     if classify(quote) != "practice":
         return None
-    text = LEAD_IN.sub("", quote.strip().rstrip(".;:,")).strip()
+    text = _without_manual_step(LEAD_IN.sub("", quote.strip().rstrip(".;:,")).strip())
+    if not text:
+        return None
     if len(content_stems(text)) < 3 or len(text) > 240:
         return None
     have = WHAT_WE_HAVE.match(text)

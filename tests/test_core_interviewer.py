@@ -305,6 +305,11 @@ def test_bullets_only_from_accomplishments_in_the_candidates_words():
                       "our legal team deals with deletion and nobody has asked about the models yet",
                       "so they don't need tickets, and put the checks into the pipeline instead"):
         assert bullet(admission) is None, admission
+    # From the stage-3 walk-through: a bullet ends before the step a person still does by hand, or is not made.
+    made = bullet("We retrain our models on a monthly Airflow schedule that someone triggers by hand after checking "
+                  "the data")
+    assert made.startswith("Retrained our models on a monthly Airflow schedule - result"), made
+    assert bullet("We deploy the model by hand with a script from my laptop") is None
 
 
 def test_likely_range_is_the_narrowest_run_holding_seventy_percent():
