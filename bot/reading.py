@@ -136,6 +136,25 @@ def _first(patterns: tuple[re.Pattern, ...], text: str) -> int | None:
     return min(found) if found else None
 
 
+def _hedged(patterns: tuple[re.Pattern, ...], text: str) -> bool:
+    """A hedge at the head of a clause ("maybe we ...") or standing alone ("..., I guess") hedges all of it; one
+    inside a later phrase with content of its own ("a template with required fields, stored next to the code,
+    maybe markdown in the repo") hedges only that detail, not the clause."""
+    phrases = [p for p in LOCAL_PHRASE.split(text) if p.strip()]
+    for i, phrase in enumerate(phrases):
+        match = next((m for m in (p.search(phrase) for p in patterns) if m), None)
+        if match is None:
+            continue
+        rest = phrase[: match.start()] + phrase[match.end():]
+        if i == 0 or len(phrases) < LOCAL_HEDGE_PHRASES or len(content_stems(rest)) < 2:
+            return True
+    return False
+
+
+LOCAL_PHRASE = re.compile(r",\s+")
+LOCAL_HEDGE_PHRASES = 3  # a clause of fewer comma phrases is hedged by a hedge anywhere in it
+
+
 @lru_cache(maxsize=8192)
 def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
     rules = reading_rules()
@@ -154,7 +173,7 @@ def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
             return "negated"
     if is_claim(text):
         return "claim"
-    if _matches(rules.hedge, text):
+    if _hedged(rules.hedge, text):
         return "hedged"
     proposal = _matches(rules.proposal, text)
     if question_stems and not proposal:

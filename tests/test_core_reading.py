@@ -25,6 +25,10 @@ from bot.reading import read_answer
     ("I've heard of DVC pipelines for this, where each step declares its inputs and outputs", "hedged"),
     ("Couldn't tell you, to be honest", "not_knowing"),
     ("Models trained on them would be retrained on the next regular cycle", "proposal"),  # a plan of any subject
+    # Session 7: hearsay with a qualifier, and a hedge's scope (persona p08, a hedger labelled 3 and graded 1).
+    ("I've read a bit about Kayenta from Netflix, which compares the canary with the baseline", "hedged"),
+    ("Maybe a template, stored next to the code, reviewed in the pull request", "hedged"),
+    ("A template with required fields, stored next to the code, maybe markdown in the repo", "statement"),
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
