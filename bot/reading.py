@@ -136,6 +136,9 @@ def _first(patterns: tuple[re.Pattern, ...], text: str) -> int | None:
     return min(found) if found else None
 
 
+ACRONYM = re.compile(r"\b[A-Z]{2}\b")
+
+
 def _hedged(patterns: tuple[re.Pattern, ...], text: str) -> bool:
     """A hedge at the head of a clause ("maybe we ...") or standing alone ("..., I guess") hedges all of it; one
     inside a later phrase with content of its own ("a template with required fields, stored next to the code,
@@ -164,7 +167,8 @@ def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
     if _matches(rules.not_knowing, text):
         return "not_knowing"
     stems = content_stems(text)
-    if (len(stems) < 2 and not re.search(r"\d", text)) or _matches(rules.filler, text):
+    named = len(stems) + len(ACRONYM.findall(clause))  # "CI", "PR" and "ML" are content, if short
+    if (named < 2 and not re.search(r"\d", text)) or _matches(rules.filler, text):
         return "filler"
     negation = _first(rules.negation, text)
     if negation is not None and not _matches(rules.positive_negation, text):

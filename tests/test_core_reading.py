@@ -29,6 +29,9 @@ from bot.reading import read_answer
     ("I've read a bit about Kayenta from Netflix, which compares the canary with the baseline", "hedged"),
     ("Maybe a template, stored next to the code, reviewed in the pull request", "hedged"),
     ("A template with required fields, stored next to the code, maybe markdown in the repo", "statement"),
+    ("I honestly don't know how that works in practice", "not_knowing"),  # an adverb is not a practice verb
+    ("I'm less sure about the feature pipeline bit", "hedged"),
+    ("I think those should run in CI on every PR", "statement"),  # "CI" and "PR" are content, not filler
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
