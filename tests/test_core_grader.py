@@ -305,6 +305,10 @@ def test_a_manual_step_does_not_cover_the_automated_one(offline, knowledge):
             "We retrain automatically when drift is detected"]
     windows = [s for text in said for s in read_answer(text).segments]
     assert [w.manual for w in windows] == [True, False]
+    # A person named beside the step is not a manual step (session 7 walk-through: this missed "monitor controls
+    # continuously ... an expired access grant"); a person as the step's subject is.
+    assert not read_answer("I would alert when somebody has access that expired").segments[0].manual
+    assert read_answer("The release is a merge request that a senior engineer approves").segments[0].manual
     assert manual_for_automatic(windows, points).tolist() == [[True, False, True], [False, False, False]]
     for qid, answer in (
             ("mon-5-drift-triggered-retraining", said[0] + ", so I haven't built the automatic loop. Before "

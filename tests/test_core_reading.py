@@ -32,6 +32,7 @@ from bot.reading import read_answer
     ("I honestly don't know how that works in practice", "not_knowing"),  # an adverb is not a practice verb
     ("I'm less sure about the feature pipeline bit", "hedged"),
     ("I think those should run in CI on every PR", "statement"),  # "CI" and "PR" are content, not filler
+    ("We also don't track the real outcome against predictions in production", "negated"),  # walk-through, session 7
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
