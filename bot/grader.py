@@ -366,7 +366,8 @@ def _joined(a: Segment, b: Segment) -> Segment:
     kinds = {a.kind, b.kind}
     # The pair is only as firm as its weaker clause: practice only when both describe practice.
     kind = next(k for k in ("hedged", "statement", "proposal", "practice") if k in kinds)
-    return Segment(f"{a.text} … {b.text}", kind, a.manual or b.manual)  # the quote marks where the candidate's words were cut
+    # The quote marks where the candidate's words were cut; a manual step in either clause makes the pair manual.
+    return Segment(f"{a.text} … {b.text}", kind, a.manual or b.manual)
 
 
 def _shares_terms(content: list[str], rubric: Rubric) -> bool:

@@ -38,6 +38,9 @@ CLAUSE_BREAK = re.compile(
     r"\s*;\s+|,?\s+\b(?:but|although|though|whereas|however|except that|apart from that|otherwise)\b,?\s+"
     r"|,\s+(?:(?:and\s+)?so|since|because(?!\s+of\b)|as)\s+|\s+because\s+(?!of\b)"
     r"|[,:]\s+(?:and\s+)?(?=(?:we|i|they|our|my|the team|nobody|no one|there)\b)", re.IGNORECASE)
+LOCAL_PHRASE = re.compile(r",\s+")
+LOCAL_HEDGE_PHRASES = 3  # a clause of fewer comma phrases is hedged by a hedge anywhere in it
+ACRONYM = re.compile(r"\b[A-Z]{2}\b")  # "CI", "PR", "ML": content, though short
 
 
 @dataclass(frozen=True)
@@ -136,9 +139,6 @@ def _first(patterns: tuple[re.Pattern, ...], text: str) -> int | None:
     return min(found) if found else None
 
 
-ACRONYM = re.compile(r"\b[A-Z]{2}\b")
-
-
 def _hedged(patterns: tuple[re.Pattern, ...], text: str) -> bool:
     """A hedge at the head of a clause ("maybe we ...") or standing alone ("..., I guess") hedges all of it; one
     inside a later phrase with content of its own ("a template with required fields, stored next to the code,
@@ -154,10 +154,6 @@ def _hedged(patterns: tuple[re.Pattern, ...], text: str) -> bool:
     return False
 
 
-LOCAL_PHRASE = re.compile(r",\s+")
-LOCAL_HEDGE_PHRASES = 3  # a clause of fewer comma phrases is hedged by a hedge anywhere in it
-
-
 @lru_cache(maxsize=8192)
 def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
     rules = reading_rules()
@@ -167,7 +163,7 @@ def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
     if _matches(rules.not_knowing, text):
         return "not_knowing"
     stems = content_stems(text)
-    named = len(stems) + len(ACRONYM.findall(clause))  # "CI", "PR" and "ML" are content, if short
+    named = len(stems) + len(ACRONYM.findall(clause))
     if (named < 2 and not re.search(r"\d", text)) or _matches(rules.filler, text):
         return "filler"
     negation = _first(rules.negation, text)
