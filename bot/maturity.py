@@ -127,6 +127,9 @@ def information_gain(p: np.ndarray, question_stage: int) -> float:
     return gain
 
 
+UNPLACED_CONFIDENCE = 0.3
+
+
 def summarise(p: np.ndarray) -> dict:
     stage = int(np.argmax(p)) + 1
     mean = float(p @ S)
@@ -187,7 +190,14 @@ class Belief:
 
     def summary(self) -> dict:
         out = summarise(np.array(self.overall))
-        out["capabilities"] = {
-            c: ({**summarise(np.array(p)), "answers": self.answered[c]} if self.answered[c] else None)
-            for c, p in self.capabilities.items()}
+        out["capabilities"] = {c: (capability_summary(np.array(p), self.answered[c]) if self.answered[c] else None)
+                               for c, p in self.capabilities.items()}
         return out
+
+
+def capability_summary(p: np.ndarray, answers: int) -> dict:
+    """A capability's stage, with whether it is placed at all: one answer that leaves its distribution nearly
+    flat (its likeliest stage under UNPLACED_CONFIDENCE) places nothing, so the report, the table and the gaps
+    all say "not enough to place it" rather than showing that answer's stage as if it were one."""
+    out = summarise(p)
+    return {**out, "answers": answers, "placed": answers > 1 or out["confidence"] >= UNPLACED_CONFIDENCE}

@@ -30,13 +30,12 @@ def stage_span(summary: dict) -> str:
         f"{RANGE_MASS:.0%} likely within stages {low}–{high}"
 
 
-UNPLACED_CONFIDENCE = 0.3
-
-
-def _cap_stage(stage: int, info: dict) -> str:
+def _cap_stage(stage: int | None, info: dict) -> str:
     """"stage 5, likely 3-5, 2 answers": a capability's stage with what it rests on."""
-    low, high = info.get("range") or (stage, stage)
     answers = info.get("answers", 0)
+    if stage is None or not info.get("placed", True):
+        return f"{answers} answer{'s' if answers != 1 else ''}, not enough to place it"
+    low, high = info.get("range") or (stage, stage)
     span = "" if low == high else f", likely {low}–{high}"
     return f"stage {stage}{span}, {answers} answer{'s' if answers != 1 else ''}"
 
@@ -75,7 +74,7 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
         # A strength is what the candidate showed they do, in their words: never a level read off the model,
         # and never a stage-1 capability (it describes an absence).
         quotes = [e for e in evidence if e["capability"] == cap]
-        if info is None or info["stage"] < 2 or not quotes:
+        if info is None or (info["placed"] and info["stage"] < 2) or not quotes:
             continue
         strengths.append({"capability": cap, "stage": info["stage"], "evidence": quotes[:3],
                           "range": info["range"], "answers": info["answers"],
@@ -87,7 +86,7 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
         # overall next rung (or none, when its expected stage reaches that rung), never the text of a stage the
         # answer did not show (a 3/4 on a stage-1 question read as "stage 1, 25 %" was told its governance "is
         # still informal").
-        placed = info is not None and not (info["answers"] <= 1 and info["confidence"] < UNPLACED_CONFIDENCE)
+        placed = info is not None and info["placed"]
         if info is not None and not placed and round(info["mean"]) >= target:
             continue  # what little it showed reaches the next rung: no gap to invent
         stage = info["stage"] if placed else None
@@ -240,9 +239,11 @@ def to_markdown(report: dict) -> str:
               "|---|---|---|---|---|"]
     for cap, info in report["capabilities"].items():
         span = "–".join(map(str, sorted(set(info["range"])))) if info else ""
-        lines.append(f"| {CAP_NAMES[cap]} | " + (f"{info['stage']} {info['name']} | ±{info['sd']} "
-                     f"({info['confidence']:.0%}) | {span} | {info['answers']}" if info
-                     else "not assessed | – | – | 0") + " |")
+        lines.append(f"| {CAP_NAMES[cap]} | " + (
+            "not assessed | – | – | 0" if not info else
+            f"not placed yet | ±{info['sd']} | {span} | {info['answers']}" if not info.get("placed", True) else
+            f"{info['stage']} {info['name']} | ±{info['sd']} ({info['confidence']:.0%}) | {span} | {info['answers']}")
+            + " |")
     job = report.get("job_match")
     if job:
         short = "" if job["estimate"] is None else (
@@ -266,8 +267,7 @@ def to_markdown(report: dict) -> str:
         lines.append("- None shown yet: strengths come from practices you described doing, in your words.")
     lines += ["", "## Gaps to the next stage", ""]
     for g in report["gaps"]:
-        shown = (_cap_stage(g["current"], g) if g["current"] else
-                 f"{g['answers']} answer, not enough to place it" if g["answers"] else "not shown")
+        shown = _cap_stage(g["current"], g) if g["answers"] else "not shown"
         lines.append(f"- **{CAP_NAMES[g['capability']]}** ({shown}"
                      f" → {g['target']}): {g['practice']}")
         lines += [f"  - You said: \u201c{inert(q)}\u201d" for q in g.get("said_not_done", [])]

@@ -366,8 +366,8 @@ def test_a_capability_one_answer_does_not_place_gets_the_next_rung_not_a_stage_i
     does not tell the candidate "governance is still informal" (the stage-1 text). Its gap is the overall next
     rung, said to rest on too little, or none when the expected stage already reaches that rung."""
     from bot.interviewer import SessionState
-    from bot.maturity import Belief
-    from bot.report import UNPLACED_CONFIDENCE, build_report, to_markdown
+    from bot.maturity import UNPLACED_CONFIDENCE, Belief
+    from bot.report import build_report, to_markdown
 
     state = SessionState(capabilities=["governance", "monitoring"], max_questions=5, model="offline", seed=1)
     belief = Belief()
@@ -389,3 +389,6 @@ def test_a_capability_one_answer_does_not_place_gets_the_next_rung_not_a_stage_i
         assert "1 answer, not enough to place it" in to_markdown(report)
     assert all(g["practice"] != stage_one or g["target"] == target for g in gaps)
     assert "**Governance** (stage 1" not in to_markdown(report)
+    # The table agrees with the gaps: the capability is not shown at the stage of its one answer.
+    assert "| Governance | not placed yet |" in to_markdown(report)
+    assert "| Monitoring | not placed yet |" not in to_markdown(report)
