@@ -150,7 +150,9 @@ def capability_frame(state: SessionState | None) -> pd.DataFrame:
         mine = info.get(c) or {}
         span = mine.get("range")
         rows.append({"Capability": SHORT_CAPS.get(c, c), "Stage": mine.get("mean", 0),
-                     "Likely": "–".join(map(str, sorted(set(span)))) if span else "not assessed",
+                     "Likely": ("–".join(map(str, sorted(set(span)))) + ("" if mine.get("placed", True)
+                                                                           else ", not placed yet"))
+                     if span else "not assessed",
                      "Answers": mine.get("answers", 0)})
     return pd.DataFrame(rows, columns=["Capability", "Stage", "Likely", "Answers"])
 

@@ -392,3 +392,6 @@ def test_a_capability_one_answer_does_not_place_gets_the_next_rung_not_a_stage_i
     # The table agrees with the gaps: the capability is not shown at the stage of its one answer.
     assert "| Governance | not placed yet |" in to_markdown(report)
     assert "| Monitoring | not placed yet |" not in to_markdown(report)
+    from bot.ui_views import capability_frame  # and the app's per-capability table says the same
+    likely = dict(zip(capability_frame(state)["Capability"], capability_frame(state)["Likely"]))
+    assert [c for c, v in likely.items() if v.endswith("not placed yet")] == ["Governance"], likely
