@@ -20,14 +20,15 @@ ACTIONS = {
     "migrate": None, "monitor": None, "move": None, "own": None, "page": None, "pin": None, "profile": None,
     "package": None, "promote": None, "publish": None, "put": "Put", "serve": None, "wrap": None, "quarantine": None, "record": None, "reduce": None, "register": None,
     "replace": None, "retrain": None, "review": None, "roll": None, "run": "Ran", "schedule": None,
-    "scale": None, "set": "Set", "ship": None, "sign": None, "snapshot": None, "split": "Split", "store": None,
+    "scale": None, "set": "Set", "ship": None, "sign": None, "snapshot": "Snapshotted", "split": "Split", "store": None,
     "tag": None, "test": None, "track": None, "train": None, "validate": None, "version": None, "write": "Wrote",
 }
 IRREGULAR_PAST = {past.lower(): base for base, past in ACTIONS.items() if past}
 LEAD_IN = re.compile(r"^(?:(?:and|so|but|also|then|plus|honestly|basically|actually|well|ok|okay|yeah|now|"
                      r"today|currently|right now|at my (?:last|current|previous) (?:job|company|place)|"
                      r"where i work|in my (?:last|current|previous) (?:job|role|team))\b[,:]?\s*)+", re.I)
-SUBJECT = re.compile(r"^(?:we|i|our team|the team|my team)\s+(?:also\s+|now\s+|all\s+|just\s+|already\s+|"
+# "The team lead still approves ..." has a person, not the team, as its subject: no bullet of the candidate's.
+SUBJECT = re.compile(r"^(?:we|i|our team|the team|my team)\s+(?!(?:lead|leads|leader|manager|members?|owner)\b)(?:also\s+|now\s+|all\s+|just\s+|already\s+|"
                      r"still\s+|really\s+|actually\s+|do\s+|did\s+)?(\S+)\s+(.+)$", re.I)
 # "our CI blocks the merge ..." and "our training data is versioned with DVC ..."
 OUR_ACTIVE = re.compile(r"^(?:our|my team's|the team's)\s+((?:[\w-]+\s+){0,3}?)([a-z-]+?)e?s\s+(.+)$", re.I)

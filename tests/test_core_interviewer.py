@@ -310,6 +310,10 @@ def test_bullets_only_from_accomplishments_in_the_candidates_words():
                   "the data")
     assert made.startswith("Retrained our models on a monthly Airflow schedule - result"), made
     assert bullet("We deploy the model by hand with a script from my laptop") is None
+    # Session 8 walk-through: a team lead is a person, not the team ("Led still approves ..." was a bullet), and
+    # a multi-syllable verb doubles no consonant.
+    assert bullet("The team lead still approves in a Slack thread, which is not great for audit") is None
+    assert bullet("We snapshot the training data with DVC on S3").startswith("Snapshotted the training data")
 
 
 def test_likely_range_is_the_narrowest_run_holding_seventy_percent():
