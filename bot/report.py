@@ -77,7 +77,7 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
         if info is None or (info["placed"] and info["stage"] < 2) or not quotes:
             continue
         strengths.append({"capability": cap, "stage": info["stage"], "evidence": quotes[:3],
-                          "range": info["range"], "answers": info["answers"],
+                          "range": info["range"], "answers": info["answers"], "placed": info["placed"],
                           "practice": knowledge.matrix[(cap, info["stage"])].practice})
     target = min(base + 1, 5)
     for cap in state.capabilities:

@@ -365,15 +365,22 @@ def test_a_gap_quotes_only_absences_of_its_own_rung_or_the_next(coach, knowledge
     assert gap["said_not_done"] == []
 
 
-def test_a_capability_one_answer_does_not_place_gets_the_next_rung_not_a_stage_it_did_not_show(knowledge):
+def test_a_capability_one_answer_does_not_place_gets_the_next_rung_not_a_stage_it_did_not_show(knowledge, coach):
     """A 3/4 on a stage-1 governance question leaves governance nearly flat (its argmax 1 at ~25 %): the report
     does not tell the candidate "governance is still informal" (the stage-1 text). Its gap is the overall next
     rung, said to rest on too little, or none when the expected stage already reaches that rung."""
-    from bot.interviewer import SessionState
+    from bot.grader import Rubric
+    from bot.interviewer import SessionState, Turn
     from bot.maturity import UNPLACED_CONFIDENCE, Belief
     from bot.report import build_report, to_markdown
 
     state = SessionState(capabilities=["governance", "monitoring"], max_questions=5, model="offline", seed=1)
+    # The governance answer describes practice, so it is a strength: one that says it is not placed either.
+    question = knowledge.questions["gov-1-shared-cloud-login"]
+    said = ("We changed the root password and turned on MFA for it, and we gave every person their own SSO user so "
+            "each action is attributed.")
+    state.turns.append(Turn(question_id=question.id, asked=question.question, answer=said,
+                            grade=coach.grader("offline").grade(Rubric.from_question(question), said)))
     belief = Belief()
     belief.update("governance", 1, 3)
     for stage, score in ((2, 3), (3, 3), (3, 2), (4, 1)):
@@ -396,6 +403,8 @@ def test_a_capability_one_answer_does_not_place_gets_the_next_rung_not_a_stage_i
     # The table agrees with the gaps: the capability is not shown at the stage of its one answer.
     assert "| Governance | not placed yet |" in to_markdown(report)
     assert "| Monitoring | not placed yet |" not in to_markdown(report)
+    assert [s["capability"] for s in report["strengths"]] == ["governance"]
+    assert "**Governance** (1 answer, not enough to place it):" in to_markdown(report)
     from bot.ui_views import capability_frame  # and the app's per-capability table says the same
     likely = dict(zip(capability_frame(state)["Capability"], capability_frame(state)["Likely"]))
     assert [c for c, v in likely.items() if v.endswith("not placed yet")] == ["Governance"], likely
