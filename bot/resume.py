@@ -27,8 +27,7 @@ IRREGULAR_PAST = {past.lower(): base for base, past in ACTIONS.items() if past}
 LEAD_IN = re.compile(r"^(?:(?:and|so|but|also|then|plus|honestly|basically|actually|well|ok|okay|yeah|now|"
                      r"today|currently|right now|at my (?:last|current|previous) (?:job|company|place)|"
                      r"where i work|in my (?:last|current|previous) (?:job|role|team))\b[,:]?\s*)+", re.I)
-# "The team lead still approves ..." has a person, not the team, as its subject: no bullet of the candidate's.
-SUBJECT = re.compile(r"^(?:we|i|our team|the team|my team)\s+(?!(?:lead|leads|leader|manager|members?|owner)\b)(?:also\s+|now\s+|all\s+|just\s+|already\s+|"
+SUBJECT = re.compile(r"^(?:we|i|our team|the team|my team)\s+(?:also\s+|now\s+|all\s+|just\s+|already\s+|"
                      r"still\s+|really\s+|actually\s+|do\s+|did\s+)?(\S+)\s+(.+)$", re.I)
 # "our CI blocks the merge ..." and "our training data is versioned with DVC ..."
 OUR_ACTIVE = re.compile(r"^(?:our|my team's|the team's)\s+((?:[\w-]+\s+){0,3}?)([a-z-]+?)e?s\s+(.+)$", re.I)
