@@ -29,7 +29,7 @@ HINT_WEIGHT = 0.5       # a hinted answer is half the evidence
 STOP_CONFIDENCE = 0.8
 MIN_ANSWERS = 5
 RANGE_MASS = 0.7        # the likely range shown beside a stage holds this much probability
-UNPLACED_CONFIDENCE = 0.3  # one answer whose likeliest stage stays under this places its capability nowhere
+UNPLACED_CONFIDENCE = 0.5  # one answer places its capability only when its likeliest stage reaches this
 MIN_CAPABILITIES = 3    # a stage rests on at least three capabilities (or all the focus has, if fewer)
 ROLE_STAGES = {
     "Junior Data Scientist": 1,
