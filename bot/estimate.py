@@ -221,6 +221,14 @@ class EvidenceEstimator:
         found = self.evidence([{"question": "", "answer": answer}])
         return turn_log_likelihood([lik for _, lik in found]).tolist() if found else None
 
+    def likelihood_by_capability(self, answer: str) -> dict[str, list[float]]:
+        """The same reading per capability the clauses describe, so practice told on one capability's question
+        still counts for its own."""
+        by: dict[str, list[np.ndarray]] = {}
+        for evidence, lik in self.evidence([{"question": "", "answer": answer}]):
+            by.setdefault(evidence.capability, []).append(lik)
+        return {c: turn_log_likelihood(liks).tolist() for c, liks in by.items()}
+
     def estimate(self, transcript: Transcript) -> Estimate:
         found = self.evidence(transcript.turns)
         if len(found) < MIN_EVIDENCE:

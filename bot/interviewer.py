@@ -249,14 +249,16 @@ class Interviewer:
                 text: str | None = None) -> None:
         """Settle a question in the estimate: its score and, when there is an answer, what its reading says about
         practice (an absence stated, the matrix cells it describes). A skip is its score only."""
-        said_absent = practice = None
+        said_absent = practice = elsewhere = None
         if text and text.strip():
             reading = read_answer(text, question.question)
             said_absent = bool(reading.of(*ABSENCE_KINDS))
-            practice = self.evidence.answer_likelihood(text) if self.evidence is not None else None
+            if self.evidence is not None:
+                practice = self.evidence.answer_likelihood(text)
+                elsewhere = self.evidence.likelihood_by_capability(text)
         belief = state.get_belief()
         belief.update(question.capability, question.stage, score, hinted=hinted, said_absent=said_absent,
-                      practice=practice)
+                      practice=practice, elsewhere=elsewhere)
         state.belief = belief.__dict__
         state.updated_at = now()
 

@@ -163,9 +163,11 @@ class Belief:
         self.answered = self.answered or {c: 0 for c in CAPABILITIES}
 
     def update(self, capability: str, question_stage: int, score: int, hinted: bool = False,
-               said_absent: bool | None = None, practice: list[float] | None = None) -> None:
+               said_absent: bool | None = None, practice: list[float] | None = None,
+               elsewhere: dict[str, list[float]] | None = None) -> None:
         """One settled question: its score, and when its text is known, whether it said something is absent and
-        the log-likelihood over stages of the practice it described."""
+        the log-likelihood over stages of the practice it described. `elsewhere`: the practice it described of
+        other capabilities (DVC lineage told on a governance question), which moves only those capabilities."""
         weight = HINT_WEIGHT if hinted else 1.0
         lik = likelihood(score, question_stage, weight * SCORE_WEIGHT)
         if said_absent is not None:
@@ -178,6 +180,12 @@ class Belief:
         cap = np.array(self.capabilities[capability]) * lik
         self.capabilities[capability] = (cap / cap.sum()).tolist()
         self.answered[capability] += 1
+        for other, log_lik in (elsewhere or {}).items():
+            if other == capability or other not in self.capabilities:
+                continue
+            scaled = weight * PRACTICE_WEIGHT * np.asarray(log_lik, dtype=float)
+            cap = np.array(self.capabilities[other]) * np.exp(scaled - scaled.max())
+            self.capabilities[other] = (cap / cap.sum()).tolist()
 
     @property
     def total_answered(self) -> int:

@@ -94,3 +94,17 @@ def test_described_practice_moves_the_estimate_toward_its_stage():
     stages = np.arange(1, 6)
     assert np.array(practised.overall) @ stages > np.array(plain.overall) @ stages
     assert practised.capabilities["governance"] == practised.overall
+
+
+def test_practice_of_another_capability_moves_only_that_capability():
+    plain, routed = Belief(), Belief()
+    plain.update("governance", 3, 3)
+    routed.update("governance", 3, 3, elsewhere={"version_control": [-8.0, -6.0, -1.0, -1.0, -3.0],
+                                                 "governance": [0.0, 0.0, 0.0, 0.0, -9.0]})
+    stages = np.arange(1, 6)
+    assert int(np.argmax(routed.capabilities["version_control"])) + 1 in (3, 4)
+    assert np.array(routed.capabilities["version_control"]) @ stages > \
+        np.array(plain.capabilities["version_control"]) @ stages
+    # The overall estimate, the question's own capability and the answer counts are as without it.
+    assert routed.overall == plain.overall and routed.capabilities["governance"] == plain.capabilities["governance"]
+    assert routed.answered == plain.answered
