@@ -215,19 +215,16 @@ class EvidenceEstimator:
                               log_lik))
         return found
 
-    def answer_likelihood(self, answer: str) -> list[float] | None:
-        """The log-likelihood over stages of the practice one answer describes (None when it describes none):
-        the interview weighs it beside the answer's score."""
+    def answer_likelihood(self, answer: str) -> tuple[list[float] | None, dict[str, list[float]]]:
+        """The log-likelihood over stages of the practice one answer describes (None when it describes none),
+        which the interview weighs beside the answer's score, and the same per capability its clauses describe,
+        so practice told on one capability's question still counts for its own. One reading serves both."""
         found = self.evidence([{"question": "", "answer": answer}])
-        return turn_log_likelihood([lik for _, lik in found]).tolist() if found else None
-
-    def likelihood_by_capability(self, answer: str) -> dict[str, list[float]]:
-        """The same reading per capability the clauses describe, so practice told on one capability's question
-        still counts for its own."""
         by: dict[str, list[np.ndarray]] = {}
-        for evidence, lik in self.evidence([{"question": "", "answer": answer}]):
+        for evidence, lik in found:
             by.setdefault(evidence.capability, []).append(lik)
-        return {c: turn_log_likelihood(liks).tolist() for c, liks in by.items()}
+        overall = turn_log_likelihood([lik for _, lik in found]).tolist() if found else None
+        return overall, {c: turn_log_likelihood(liks).tolist() for c, liks in by.items()}
 
     def estimate(self, transcript: Transcript) -> Estimate:
         found = self.evidence(transcript.turns)

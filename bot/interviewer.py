@@ -254,8 +254,7 @@ class Interviewer:
             reading = read_answer(text, question.question)
             said_absent = bool(reading.of(*ABSENCE_KINDS))
             if self.evidence is not None:
-                practice = self.evidence.answer_likelihood(text)
-                elsewhere = self.evidence.likelihood_by_capability(text)
+                practice, elsewhere = self.evidence.answer_likelihood(text)
         belief = state.get_belief()
         belief.update(question.capability, question.stage, score, hinted=hinted, said_absent=said_absent,
                       practice=practice, elsewhere=elsewhere)
