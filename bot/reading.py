@@ -55,6 +55,8 @@ class ReadingRules:
     manual: tuple[re.Pattern, ...] = ()
     automatic: tuple[re.Pattern, ...] = ()
     automation_point: tuple[re.Pattern, ...] = ()
+    practice_frame: tuple[re.Pattern, ...] = ()
+    general: tuple[re.Pattern, ...] = ()
 
 
 @lru_cache(maxsize=4)
@@ -70,7 +72,8 @@ def reading_rules(path: str | None = None) -> ReadingRules:
                         compiled("not_knowing_patterns"), compiled("hedge_patterns"),
                         compiled("proposal_patterns"), compiled("practice_patterns"),
                         compiled("filler_patterns"), compiled("manual_patterns"), compiled("automatic_patterns"),
-                        compiled("automation_point_patterns"))
+                        compiled("automation_point_patterns"), compiled("practice_frame_patterns"),
+                        compiled("general_patterns"))
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,21 @@ def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
     return "statement"
 
 
+def in_practice_frame(sentence: str, segments: list[Segment]) -> list[Segment]:
+    """A sentence that opens as the team's own setup ("What we do now: every run is logged in MLflow ...") or
+    whose earlier clause described practice goes on describing it: its plain statements are described practice.
+    Only the kind changes, never the credit, so it decides what the report may quote as a strength."""
+    rules = reading_rules()
+    framed = _matches(rules.practice_frame, normalise(sentence))
+    out = []
+    for seg in segments:
+        if framed and seg.kind == "statement" and not _matches(rules.general, normalise(seg.text)):
+            seg = Segment(seg.text, "practice", seg.manual)
+        framed = framed or seg.kind == "practice"
+        out.append(seg)
+    return out
+
+
 def is_manual(clause: str) -> bool:
     """The clause describes a step a person does ("someone triggers the monthly run by hand")."""
     rules = reading_rules()
@@ -222,8 +240,8 @@ def _read(raw: str, question: str | None) -> tuple[tuple[Segment, ...], tuple[st
         if is_injection(sentence) or any(is_injection(v) for v in decoded_variants(sentence)):
             reading.segments.append(Segment(sentence, "directive"))
             continue
-        reading.segments += [Segment(clause, classify(clause, question_stems), is_manual(clause))
-                             for clause in clauses(sentence)]
+        reading.segments += in_practice_frame(sentence, [Segment(clause, classify(clause, question_stems),
+                                                                 is_manual(clause)) for clause in clauses(sentence)])
     if reading.of("directive"):
         reading.flags.append("injection")
     credited = reading.credited

@@ -130,3 +130,29 @@ def test_a_practice_then_a_new_subject_after_and_are_two_clauses():
             "data, and we don't automate the trigger")
     parts = clauses(text)
     assert [classify(p) for p in parts] == ["practice", "negated"], parts
+
+
+def test_a_sentence_framed_as_the_teams_setup_is_described_practice():
+    """Session 10 walk-through: plain statements inside a sentence about the team's own setup were tagged "what you
+    know", so the report could not quote them as strengths. The frame changes the kind, never the credit."""
+    framed = read_answer("At my company, the test split is a fixed parquet file tracked in DVC.").segments
+    assert [s.kind for s in framed] == ["practice"]
+    carried = read_answer("We log every run in MLflow, so the test split is a fixed parquet file tracked in DVC.")
+    assert [s.kind for s in carried.segments] == ["practice", "practice"]
+    assert [s.kind for s in read_answer("The test split is a fixed parquet file tracked in DVC.").segments] \
+        == ["statement"]
+    general = read_answer("We log runs in MLflow, but in general the best practice is to tag every run.").segments
+    assert [s.kind for s in general] == ["practice", "statement"]
+
+
+def test_hearsay_is_not_described_practice():
+    reading = read_answer("I heard KServe or Triton can do multi-model serving, but I have not used it myself.")
+    assert "practice" not in {s.kind for s in reading.segments}
+
+
+def test_what_reverts_manual_changes_is_not_a_manual_step():
+    """Session 10: "Argo CD ... reverts manual changes" was read as a manual step, so it could not cover the point
+    asking to detect and revert drift automatically."""
+    [segment] = read_answer("I would move to Argo CD that syncs from Git and reverts manual changes").segments
+    assert not segment.manual
+    assert read_answer("Someone triggers the monthly run by hand").segments[0].manual
