@@ -75,6 +75,7 @@ NOT_KNOWING_FEEDBACK = ("Saying you have not done this is honest, and it earns n
 # An answer that instructs the grader is graded on its own words but held to "names the right area": a fair
 # interviewer credits the substance, and the attempt can never raise a score (human labels score the content).
 INJECTION_CEILING = 1
+PRACTICE_EDGE = 0.1  # similarity by which a described-practice window beats another window for the same credit
 
 
 def score_for(credit: np.ndarray, cuts: list[float]) -> int:
@@ -163,10 +164,12 @@ class Grader:
         credit = credit * ~manual_for_automatic(windows, rubric.key_points)
         cap = np.array([w.credit for w in windows])[:, None]
         credit = np.minimum(credit, cap)
-        # The best window per point: most credit, then described practice over a proposal (the quote is what the
-        # report may cite as a strength), then most similar.
+        # The best window per point: most credit, then the most similar, where described practice wins a near tie
+        # (the quote is what the report may cite as a strength). A bigger edge let a loosely related practice
+        # clause ("normally a change goes through a merge request") stand as the evidence for a point another
+        # clause made exactly (session 10).
         practice = np.array([w.kind == "practice" for w in windows], dtype=float)[:, None]
-        order = credit * 10 + (credit > 0) * practice * 3 + sims
+        order = credit * 10 + (credit > 0) * practice * PRACTICE_EDGE + sims
         where = order.argmax(axis=0)
         best = credit[where, np.arange(credit.shape[1])]
         return best, where, windows
@@ -364,8 +367,10 @@ def manual_for_automatic(windows: list[Segment], key_points: tuple[str, ...]) ->
 
 def _joined(a: Segment, b: Segment) -> Segment:
     kinds = {a.kind, b.kind}
-    # The pair is only as firm as its weaker clause: practice only when both describe practice.
-    kind = next(k for k in ("hedged", "statement", "proposal", "practice") if k in kinds)
+    # The pair is only as firm as its weaker clause: hedged if either is, a proposal if either is. Described
+    # practice beside a plain statement stays practice (the report then quotes the practice clause alone, and only
+    # when it names the point itself): "What we do now: every run is logged in MLflow … The test split is fixed".
+    kind = next(k for k in ("hedged", "proposal", "practice", "statement") if k in kinds)
     # The quote marks where the candidate's words were cut; a manual step in either clause makes the pair manual.
     return Segment(f"{a.text} … {b.text}", kind, a.manual or b.manual)
 

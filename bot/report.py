@@ -10,14 +10,11 @@ from bot.interviewer import SessionState
 from bot.knowledge import Knowledge
 from bot.maturity import RANGE_MASS
 from bot.models import estimated_cost
+from bot.plan import CAP_NAMES, plan
 from bot.grader import term_overlap
 from bot.reading import read_answer
 from bot.resume import resume_bullets
 from bot.schemas import STAGE_NAMES
-
-CAP_NAMES = {"version_control": "Version control", "automated_testing": "Automated testing",
-             "monitoring": "Monitoring", "governance": "Governance", "scalability": "Scalability"}
-
 
 BASIS = {"practice": "what you do", "proposal": "what you would do", "statement": "what you know",
          "hedged": "offered tentatively"}
@@ -68,6 +65,7 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
                         "grader": t.grade.grader if t.grade else None,
                         "flags": t.grade.flags if t.grade else []})
     evidence, practice, absent = described(state, knowledge)
+    every_practice = described_practice(state)
     strengths, gaps = [], []
     base = overall or 1
     for cap, info in caps.items():
@@ -112,7 +110,7 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
         "capabilities": {c: (caps[c] if caps.get(c) else None) for c in caps},
         "answers": answers, "strengths": strengths, "gaps": gaps,
         "next_stage_gaps": list(knowledge.stages[overall].next_stage_gaps) if overall else [],
-        "plan_90_days": plan(gaps, knowledge, target),
+        "plan_90_days": plan(gaps, knowledge, target, [p["quote"] for p in every_practice]),
         "resume_bullets": resume_bullets([(CAP_NAMES[p["capability"]], p["quote"]) for p in practice]),
         "job_match": job_fit(state.job, summary if has_evidence else None, caps, knowledge),
         "notices": state.notices,
@@ -145,23 +143,8 @@ def job_fit(job: dict | None, summary: dict | None, caps: dict, knowledge: Knowl
             "practise_before_applying": practise, "phrases": [m["phrase"] for m in job.get("matched", [])][:5]}
 
 
-def plan(gaps: list[dict], knowledge: Knowledge, target: int) -> list[dict]:
-    """Three months, the biggest gaps first (urgent-important), two or three concrete actions each."""
-    actions = [(g["capability"], a) for g in gaps for a in g["actions"]]
-    if not actions:
-        stage = knowledge.stages[target]
-        actions = [("all", c) for c in stage.characteristics]
-    months = [{"month": m + 1, "focus": [], "actions": []} for m in range(3)]
-    for i, (cap, action) in enumerate(actions[:9]):
-        month = months[min(i // 3, 2)]
-        month["actions"].append(f"{CAP_NAMES.get(cap, 'Overall')}: {action}")
-        if cap not in month["focus"]:
-            month["focus"].append(cap)
-    months[-1]["actions"].append("Measure it: deployment frequency, lead time for model changes, and time to "
-                                 "recover from a bad model (DORA-style), before and after.")
-    return months
-
-
+DELIVERABLE = re.compile(r"\s*\(deliverable:[^)]*\)\.?\s*$|\.\s*$")
+STRENGTH_OVERLAP = 0.1  # a practice clause from a pair is cited for a point only when it shares the point's terms
 GAP_QUOTE_OVERLAP = 0.05  # a negated clause is quoted under a gap when it names its question's subject, so "we don't
                           # do canaries" is quoted and "we're not great at this either" is not
 
@@ -178,8 +161,9 @@ def described(state: SessionState, knowledge: Knowledge) -> tuple[list[dict], li
         segments = read_answer(t.answer).segments
         for i in t.grade.covered:
             quote = (t.grade.evidence.get(i) or "").rstrip("…")
-            # Cite the whole practice clause the evidence came from, never a fragment of it.
-            whole = next((s.text for s in segments if s.kind == "practice" and quote and quote in s.text), None)
+            # Cite the whole practice clause the evidence came from, never a fragment of it; from a pair of
+            # clauses, the practice one that names the point itself.
+            whole = strength_quote(quote, segments, q.key_points[i])
             if t.grade.basis.get(i) == "practice" and whole:
                 evidence.append({"capability": q.capability, "key_point": q.key_points[i], "quote": whole})
         for seg in segments:
@@ -188,6 +172,29 @@ def described(state: SessionState, knowledge: Knowledge) -> tuple[list[dict], li
             elif seg.kind == "negated" and term_overlap([seg.text], tuple(q.key_points)).max() >= GAP_QUOTE_OVERLAP:
                 absent.append({"capability": q.capability, "quote": seg.text, "stage": q.stage})
     return _unique(evidence), _unique(practice), _unique(absent)
+
+
+def strength_quote(quote: str, segments: list, key_point: str) -> str | None:
+    """The practice clause behind a covered point's evidence: the clause holding the quote, or, when the quote
+    joins two clauses ("A … B"), the practice clause among them that shares the point's own terms."""
+    if not quote:
+        return None
+    holding = next((s.text for s in segments if s.kind == "practice" and quote in s.text), None)
+    if holding:
+        return holding
+    parts = [s.text for s in segments if s.kind == "practice" and s.text in quote]
+    overlap = term_overlap(parts, (key_point,))[:, 0] if parts else []
+    best = max(zip(overlap, parts), default=(0.0, None))
+    return best[1] if best[0] >= STRENGTH_OVERLAP else None
+
+
+def described_practice(state: SessionState) -> list[dict]:
+    """Every described-practice clause of every answer (whatever it scored): what the plan must not ask for again."""
+    out = []
+    for t in state.turns:
+        if t.answer and not (t.grade and "injection" in t.grade.flags):
+            out += [{"quote": s.text} for s in read_answer(t.answer).segments if s.kind == "practice"]
+    return _unique(out)
 
 
 def _unique(items: list[dict]) -> list[dict]:
@@ -277,6 +284,11 @@ def to_markdown(report: dict) -> str:
     for month in report["plan_90_days"]:
         lines.append(f"**Month {month['month']}**")
         lines += [f"- {a}" for a in month["actions"]] + [""]
+    done = [d for month in report["plan_90_days"] for d in month.get("in_place", [])]
+    if done:
+        lines += ["**Already in place** (not planned again, from what you described):"]
+        lines += [f"- {DELIVERABLE.sub('', d['action'])}: you said \u201c{inert(d['quote'])}\u201d" for d in done]
+        lines.append("")
     if report["resume_bullets"]:
         lines += ["## Resume bullets from your answers", ""] + [f"- {inert(b)}" for b in report["resume_bullets"]]
         lines.append("")

@@ -26,13 +26,17 @@ ACTIONS = {
 IRREGULAR_PAST = {past.lower(): base for base, past in ACTIONS.items() if past}
 LEAD_IN = re.compile(r"^(?:(?:and|so|but|also|then|plus|honestly|basically|actually|well|ok|okay|yeah|now|"
                      r"today|currently|right now|at my (?:last|current|previous) (?:job|company|place)|"
-                     r"where i work|in my (?:last|current|previous) (?:job|role|team))\b[,:]?\s*)+", re.I)
+                     r"where i work|in my (?:last|current|previous) (?:job|role|team)|"
+                     r"what (?:we|i) (?:do|did) (?:now|today)|for us|in our case|at my company)\b[,:]?\s*)+", re.I)
 SUBJECT = re.compile(r"^(?:we|i|our team|the team|my team)\s+(?:also\s+|now\s+|all\s+|just\s+|already\s+|"
                      r"still\s+|really\s+|actually\s+|do\s+|did\s+)?(\S+)\s+(.+)$", re.I)
 # "our CI blocks the merge ..." and "our training data is versioned with DVC ..."
 OUR_ACTIVE = re.compile(r"^(?:our|my team's|the team's)\s+((?:[\w-]+\s+){0,3}?)([a-z-]+?)e?s\s+(.+)$", re.I)
 OUR_PASSIVE = re.compile(r"^(?:our|my team's|the team's)\s+((?:[\w-]+\s+){0,3}?)(?:is|are|was|were|gets|get)\s+"
                          r"(?:all\s+|also\s+|now\s+)?([a-z-]+?)(?:ed|d)\s+(.+)$", re.I)
+# "every training run is logged in MLflow ..." (after a frame such as "What we do now:")
+PASSIVE = re.compile(r"^((?:every|each|all)\s+)((?:[\w-]+\s+){0,3}?)(?:is|are|gets|get)\s+(?:all\s+|also\s+|now\s+|"
+                     r"automatically\s+)?([a-z-]+?)(?:ed|d)\s+(.+)$", re.I)
 WHAT_WE_HAVE = re.compile(r"^what (?:we|i|our team) (?:do |did )?(?:have|had|run|ran|built) (?:is|are|was|were)\s+(.+)$", re.I)
 # Where a bullet can end before a manual step ("... on a monthly schedule that someone triggers by hand").
 TAIL = re.compile(r",\s+|\s+(?=(?:that|which|who|where|when|after|once|and|but|then)\s)", re.I)
@@ -94,6 +98,10 @@ def bullet(quote: str) -> str | None:
     if passive and _base(passive.group(2) + "ed"):  # "our data is versioned with DVC" -> "Versioned data with DVC"
         thing, verb, rest = passive.groups()
         return f"{past_tense(_base(verb + 'ed'))} {thing.strip()} {rest}" + RESULT
+    every = PASSIVE.match(text)
+    if every and _base(every.group(3) + "ed"):  # "every training run is logged in MLflow" -> "Logged every ..."
+        quantifier, thing, verb, rest = every.groups()
+        return f"{past_tense(_base(verb + 'ed'))} {quantifier.lower()}{thing.strip()} {rest}" + RESULT
     active = OUR_ACTIVE.match(text)
     if active and _base(active.group(2) + "s"):  # "our CI blocks the merge" -> "Set up CI that blocks the merge"
         thing, _, rest = active.groups()

@@ -256,6 +256,34 @@ def test_strengths_quote_only_described_practice_and_gaps_quote_what_is_not_done
         assert "don't" not in bullet_text and "would" not in bullet_text
     assert question.capability == "monitoring"
 
+def test_the_plan_does_not_ask_for_what_the_candidate_already_does(interviewer, knowledge):
+    """Session 10 walk-through: an honest stage-3 candidate who logs every run in MLflow with the commit and the
+    DVC hash was told to "Set up MLflow tracking so every run logs parameters, metrics, Git commit and data hash"."""
+    from bot.maturity import Belief
+    from bot.report import build_report, to_markdown
+
+    state = interviewer.start(max_questions=3, seed=3, capabilities=["version_control"])
+    interviewer.answer(state, "What we do now: every training run is logged in MLflow, with the git commit, the DVC "
+                              "hash of the training data and the parameters. The test split is a fixed parquet file.")
+    belief = Belief()
+    belief.overall = [0.0, 1.0, 0.0, 0.0, 0.0]
+    belief.capabilities = {c: [0.0, 1.0, 0.0, 0.0, 0.0] for c in belief.capabilities}
+    belief.answered = {c: 2 for c in belief.answered}
+    state.belief = belief.__dict__
+    report = build_report(state, knowledge)
+    planned = [a for m in report["plan_90_days"] for a in m["actions"]]
+    in_place = [d for m in report["plan_90_days"] for d in m["in_place"]]
+    tracking = next(a for a in knowledge.matrix[("version_control", 3)].plan_actions if "MLflow tracking" in a)
+    assert not any(tracking in a for a in planned)
+    assert any(tracking in d["action"] and "logged in MLflow" in d["quote"] for d in in_place)
+    assert any("config files" in a for a in planned)  # what was not described stays in the plan
+    assert "Already in place" in to_markdown(report)
+    # The same practice, quoted in its own words, is the strength and the resume bullet.
+    quotes = [e["quote"] for s in report["strengths"] for e in s["evidence"]]
+    assert any(q.startswith("What we do now: every training run is logged in MLflow") for q in quotes), quotes
+    assert any(b.startswith("Version control: Logged every training run in MLflow") for b in report["resume_bullets"])
+
+
 def test_first_questions_walk_a_staircase_from_the_middle(interviewer, knowledge):
     state = interviewer.start(max_questions=10, seed=11)
     first = knowledge.questions[state.current.question_id]
