@@ -182,7 +182,10 @@ def strength_quote(quote: str, segments: list, key_point: str) -> str | None:
     holding = next((s.text for s in segments if s.kind == "practice" and quote in s.text), None)
     if holding:
         return holding
-    parts = [s.text for s in segments if s.kind == "practice" and s.text in quote]
+    # The evidence is cut at 200 characters, so the second clause of a pair may show only its beginning.
+    pieces = [p.strip() for p in quote.split(" \u2026 ") if p.strip()]
+    parts = [s.text for s in segments if s.kind == "practice"
+             and any(s.text in piece or s.text.startswith(piece) for piece in pieces)]
     overlap = term_overlap(parts, (key_point,))[:, 0] if parts else []
     best = max(zip(overlap, parts), default=(0.0, None))
     return best[1] if best[0] >= STRENGTH_OVERLAP else None

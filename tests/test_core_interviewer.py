@@ -440,3 +440,20 @@ def test_a_capability_one_answer_does_not_place_gets_the_next_rung_not_a_stage_i
     from bot.ui_views import capability_frame  # and the app's per-capability table says the same
     likely = dict(zip(capability_frame(state)["Capability"], capability_frame(state)["Likely"]))
     assert [c for c, v in likely.items() if v.endswith("not placed yet")] == ["Governance"], likely
+
+
+def test_a_strength_from_a_pair_of_clauses_quotes_its_practice_clause():
+    """Session 10: the evidence of a pair is cut at 200 characters, so its practice clause showed only its start
+    and no strength was found ("In our team every project has a lock file ..." for training from the lock file)."""
+    from bot.reading import read_answer
+    from bot.report import strength_quote
+
+    answer = ("Save the model together with the library versions it was trained with, and for the old pickle create "
+              "an environment with the old scikit-learn version to load it and re-save or retrain. In our team every "
+              "project has a lock file and the CI builds the image, so this does not happen to us anymore.")
+    segments = read_answer(answer).segments
+    first, practice = segments[0].text, next(s.text for s in segments if s.kind == "practice")
+    quote = (first + " \u2026 " + practice)[:199]  # as the grader shortens it
+    point = "Train in a fresh virtual environment built from the lock file, not with whatever is on a laptop."
+    assert strength_quote(quote, segments, point) == practice
+    assert strength_quote(quote, segments, "Rotate the credentials every quarter.") is None  # names nothing of it
