@@ -6,8 +6,6 @@ listed as in place, with their words, and the next action takes its slot.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from bot.embeddings import get_embedder
 from bot.knowledge import Knowledge
 
