@@ -38,8 +38,10 @@ def plan(gaps: list[dict], knowledge: Knowledge, target: int, practice: list[str
     done = in_place([a for _, a in actions], list(practice))
     todo = [pair for i, pair in enumerate(actions) if i not in done]
     months = [{"month": m + 1, "focus": [], "actions": [], "in_place": []} for m in range(MONTHS)]
-    for i, (cap, action) in enumerate(todo[: ACTIONS_PER_MONTH * MONTHS]):
-        month = months[min(i // ACTIONS_PER_MONTH, MONTHS - 1)]
+    todo = todo[: ACTIONS_PER_MONTH * MONTHS]
+    for i, (cap, action) in enumerate(todo):
+        # Fewer actions than months fill the months in turn (two actions were Month 1 and an empty Month 2).
+        month = months[i // ACTIONS_PER_MONTH if len(todo) > MONTHS else i]
         month["actions"].append(f"{CAP_NAMES.get(cap, 'Overall')}: {action}")
         if cap not in month["focus"]:
             month["focus"].append(cap)

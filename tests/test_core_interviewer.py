@@ -457,3 +457,15 @@ def test_a_strength_from_a_pair_of_clauses_quotes_its_practice_clause():
     point = "Train in a fresh virtual environment built from the lock file, not with whatever is on a laptop."
     assert strength_quote(quote, segments, point) == practice
     assert strength_quote(quote, segments, "Rotate the credentials every quarter.") is None  # names nothing of it
+
+
+def test_a_short_plan_leaves_no_month_empty(knowledge):
+    """Session 10 walk-through: a plan of two actions showed them under Month 1 and an empty Month 2."""
+    from bot.plan import plan
+
+    gap = {"capability": "scalability", "actions": ["Pin dependencies with a lock file", "Have CI build a package"]}
+    months = plan([gap], knowledge, target=2)
+    assert [len(m["actions"]) for m in months] == [1, 1, 1]  # the third month measures the change
+    assert months[0]["actions"][0] == "Scalability: Pin dependencies with a lock file"
+    full = plan([{**gap, "actions": [f"Action {i}" for i in range(7)]}], knowledge, target=2)
+    assert [len(m["actions"]) for m in full] == [3, 3, 2]
