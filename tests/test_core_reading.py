@@ -33,6 +33,11 @@ from bot.reading import read_answer
     ("I'm less sure about the feature pipeline bit", "hedged"),
     ("I think those should run in CI on every PR", "statement"),  # "CI" and "PR" are content, not filler
     ("We also don't track the real outcome against predictions in production", "negated"),  # walk-through, session 7
+    # Session 10: "before" alone is no discipline; a check that something is not so stays content.
+    ("We don't have Kubernetes or memory limits tested before", "negated"),
+    ("There's no check on NaN before serving", "negated"),
+    ("Before the data is used, check that the columns exist and that they're not mostly empty", "statement"),
+    ("Nothing merges before the review is approved", "statement"),
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
