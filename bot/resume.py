@@ -34,6 +34,7 @@ SUBJECT = re.compile(r"^(?:we|i|our team|the team|my team)\s+(?:also\s+|now\s+|a
 OUR_ACTIVE = re.compile(r"^(?:our|my team's|the team's)\s+((?:[\w-]+\s+){0,3}?)([a-z-]+?)e?s\s+(.+)$", re.I)
 OUR_PASSIVE = re.compile(r"^(?:our|my team's|the team's)\s+((?:[\w-]+\s+){0,3}?)(?:is|are|was|were|gets|get)\s+"
                          r"(?:all\s+|also\s+|now\s+)?([a-z-]+?)(?:ed|d)\s+(.+)$", re.I)
+NOUN_THEN_VERB = re.compile(r"^(?:have|has|had|are|is|was|were|do|does|did|contain|contains|include|includes)\b", re.I)
 # "every training run is logged in MLflow ..." (after a frame such as "What we do now:")
 PASSIVE = re.compile(r"^((?:every|each|all)\s+)((?:[\w-]+\s+){0,3}?)(?:is|are|gets|get)\s+(?:all\s+|also\s+|now\s+|"
                      r"automatically\s+)?([a-z-]+?)(?:ed|d)\s+(.+)$", re.I)
@@ -103,6 +104,8 @@ def bullet(quote: str) -> str | None:
         quantifier, thing, verb, rest = every.groups()
         return f"{past_tense(_base(verb + 'ed'))} {quantifier.lower()}{thing.strip()} {rest}" + RESULT
     active = OUR_ACTIVE.match(text)
+    if active and NOUN_THEN_VERB.match(active.group(3)):
+        return None  # "our prediction logs have the request id": "logs" is a noun, the clause no accomplishment
     if active and _base(active.group(2) + "s"):  # "our CI blocks the merge" -> "Set up CI that blocks the merge"
         thing, _, rest = active.groups()
         verb = text.split()[len(thing.split()) + 1]

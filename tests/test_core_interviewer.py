@@ -342,6 +342,8 @@ def test_bullets_only_from_accomplishments_in_the_candidates_words():
     # a multi-syllable verb doubles no consonant.
     assert bullet("The team lead still approves in a Slack thread, which is not great for audit") is None
     assert bullet("We snapshot the training data with DVC on S3").startswith("Snapshotted the training data")
+    # Session 10, fourth walk-through: a plural noun is not the verb ("Set up prediction that logs have ...").
+    assert bullet("Our prediction logs have the request id and the model version") is None
 
 
 def test_likely_range_is_the_narrowest_run_holding_seventy_percent():
