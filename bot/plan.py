@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from bot.embeddings import get_embedder
 from bot.knowledge import Knowledge
+from bot.schemas import CAP_NAMES
 
-CAP_NAMES = {"version_control": "Version control", "automated_testing": "Automated testing",
-             "monitoring": "Monitoring", "governance": "Governance", "scalability": "Scalability"}
 # An action counts as in place when one described-practice clause is this close to it. Read off the session-10
 # walk-through (every plan action of the matrix against the practice clauses of an honest stage-3 candidate): MLflow
 # tracking 0.68, uptime alerts on Prometheus 0.61, the model version in every prediction log 0.60, a registry

@@ -10,11 +10,11 @@ from bot.interviewer import SessionState
 from bot.knowledge import Knowledge
 from bot.maturity import RANGE_MASS
 from bot.models import estimated_cost
-from bot.plan import CAP_NAMES, plan
+from bot.plan import plan
 from bot.grader import term_overlap
 from bot.reading import read_answer
 from bot.resume import resume_bullets
-from bot.schemas import STAGE_NAMES
+from bot.schemas import CAP_NAMES, STAGE_NAMES
 
 BASIS = {"practice": "what you do", "proposal": "what you would do", "statement": "what you know",
          "hedged": "offered tentatively"}
@@ -64,8 +64,7 @@ def build_report(state: SessionState, knowledge: Knowledge) -> dict:
                         "model_answer": q.reference_answer if t.kind == "question" else None,
                         "grader": t.grade.grader if t.grade else None,
                         "flags": t.grade.flags if t.grade else []})
-    evidence, practice, absent = described(state, knowledge)
-    every_practice = described_practice(state)
+    evidence, practice, absent, every_practice = described(state, knowledge)
     strengths, gaps = [], []
     base = overall or 1
     for cap, info in caps.items():
@@ -149,11 +148,12 @@ GAP_QUOTE_OVERLAP = 0.05  # a negated clause is quoted under a gap when it names
                           # do canaries" is quoted and "we're not great at this either" is not
 
 
-def described(state: SessionState, knowledge: Knowledge) -> tuple[list[dict], list[dict], list[dict]]:
+def described(state: SessionState, knowledge: Knowledge) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
     """From the graded answers, best first: the quotes behind key points covered by described practice (for the
-    strengths), every described-practice clause of an answer that earned at least 2 (for resume bullets), and
-    what the candidate said is not done (for the gaps)."""
-    evidence, practice, absent = [], [], []
+    strengths), every described-practice clause of an answer that earned at least 2 (for resume bullets), what
+    the candidate said is not done (for the gaps), and every described-practice clause whatever its answer scored
+    (what the plan must not ask for again)."""
+    evidence, practice, absent, every = [], [], [], []
     turns = sorted((t for t in state.turns if t.grade and t.answer and "injection" not in t.grade.flags),
                    key=lambda t: -t.grade.score)
     for t in turns:
@@ -167,11 +167,13 @@ def described(state: SessionState, knowledge: Knowledge) -> tuple[list[dict], li
             if t.grade.basis.get(i) == "practice" and whole:
                 evidence.append({"capability": q.capability, "key_point": q.key_points[i], "quote": whole})
         for seg in segments:
+            if seg.kind == "practice":
+                every.append({"capability": q.capability, "quote": seg.text})
             if seg.kind == "practice" and t.grade.score >= 2:
                 practice.append({"capability": q.capability, "quote": seg.text})
             elif seg.kind == "negated" and term_overlap([seg.text], tuple(q.key_points)).max() >= GAP_QUOTE_OVERLAP:
                 absent.append({"capability": q.capability, "quote": seg.text, "stage": q.stage})
-    return _unique(evidence), _unique(practice), _unique(absent)
+    return _unique(evidence), _unique(practice), _unique(absent), _unique(every)
 
 
 def strength_quote(quote: str, segments: list, key_point: str) -> str | None:
@@ -189,15 +191,6 @@ def strength_quote(quote: str, segments: list, key_point: str) -> str | None:
     overlap = term_overlap(parts, (key_point,))[:, 0] if parts else []
     best = max(zip(overlap, parts), default=(0.0, None))
     return best[1] if best[0] >= STRENGTH_OVERLAP else None
-
-
-def described_practice(state: SessionState) -> list[dict]:
-    """Every described-practice clause of every answer (whatever it scored): what the plan must not ask for again."""
-    out = []
-    for t in state.turns:
-        if t.answer and not (t.grade and "injection" in t.grade.flags):
-            out += [{"quote": s.text} for s in read_answer(t.answer).segments if s.kind == "practice"]
-    return _unique(out)
 
 
 def _unique(items: list[dict]) -> list[dict]:

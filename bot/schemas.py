@@ -13,6 +13,8 @@ CAPABILITIES: tuple[str, ...] = (
     "governance",
     "scalability",
 )
+CAP_NAMES = {"version_control": "Version control", "automated_testing": "Automated testing",
+             "monitoring": "Monitoring", "governance": "Governance", "scalability": "Scalability"}
 STAGES: tuple[int, ...] = (1, 2, 3, 4, 5)
 STAGE_NAMES = {1: "Ad-hoc", 2: "Repeatable", 3: "Defined", 4: "Managed", 5: "Optimized"}
 TOPICS: tuple[str, ...] = (
