@@ -187,31 +187,21 @@ def stage_simulation(spec: dict, ctx) -> tuple[list[dict], dict]:
 # ------------------------------------------------------------------ 2b. stage of realistic personas
 def persona_interview(spec: dict, ctx) -> tuple[list[dict], dict]:
     """The real adaptive interview, restricted to each persona's pool, answered in the persona's own words (the
-    follow-up answer when the coach probes). Several seeds: one run can flatter or hide."""
+    follow-up answer when the coach probes). Several seeds: one run can flatter or hide.
+
+    With the offline engine the same interviews run a second time with the persona's own labels in place of the
+    grades (`labels.*`): what the estimator makes of grades a human gave. The gap between the two runs is the
+    grader's share of the error; what the labelled run gets wrong is the estimator's."""
     interviewer: Interviewer = ctx.coach.interviewer(ctx.model_name)
     personas = _limit(load_rows(spec["data"]), ctx, spec)
     seeds = spec.get(f"{ctx.model_name}_seeds", spec["seeds"])
-    events, rows = [], []
     for persona in personas:
-        answers = {a["question_id"]: a for a in persona["answers"]}
-        unknown = sorted(set(answers) - set(ctx.coach.knowledge.questions))
+        unknown = sorted({a["question_id"] for a in persona["answers"]} - set(ctx.coach.knowledge.questions))
         if unknown:
             raise ValueError(f"{persona['_file']}:{persona['_line']}: persona {persona['id']}: question ids "
                              f"{', '.join(unknown)} are not in the bank")
-        for seed in seeds:
-            state = interviewer.start(max_questions=spec["max_questions"], seed=seed, pool=list(answers))
-            while state.current is not None:
-                turn = state.current
-                given = answers[turn.question_id]
-                interviewer.answer(state, given["followup"] if turn.kind == "probe" else given["answer"])
-            summary = state.get_belief().summary()
-            row = {"persona": persona["id"], "seed": seed, "split": persona["split"], "style": persona["style"],
-                   "true": persona["true_stage"], "stage": summary["stage"], "confidence": summary["confidence"],
-                   "questions": state.questions_asked,
-                   "asked_stages": [ctx.coach.knowledge.questions[t.question_id].stage
-                                    for t in state.turns if t.kind == "question"]}
-            rows.append(row)
-            events.append({"id": f"{persona['id']}-s{seed}", **row})
+    rows = [_persona_run(interviewer, persona, seed, spec, ctx) for persona in personas for seed in seeds]
+    events = [{"id": f"{r['persona']}-s{r['seed']}", **r} for r in rows]
     metrics = _by_split(rows)
     for split in ("dev", "heldout"):
         per_seed = [_stage_metrics([r for r in rows if r["split"] == split and r["seed"] == s]) for s in seeds]
@@ -223,7 +213,48 @@ def persona_interview(spec: dict, ctx) -> tuple[list[dict], dict]:
                            for k in sorted({r["style"] for r in rows})}
     metrics["by_true_stage"] = {str(k): _stage_metrics([r for r in rows if r["true"] == k])
                                 for k in sorted({r["true"] for r in rows})}
+    if ctx.model_name == "offline":
+        graded_by = interviewer.grader
+        labelled = []
+        for persona in personas:
+            interviewer.grader = LabelledGrader(graded_by, persona)
+            labelled += [_persona_run(interviewer, persona, seed, spec, ctx) for seed in seeds]
+        interviewer.grader = graded_by
+        metrics["labels"] = {k: v for k, v in _by_split(labelled).items() if k != "all"}
     return events, metrics
+
+
+def _persona_run(interviewer: Interviewer, persona: dict, seed: int, spec: dict, ctx) -> dict:
+    answers = {a["question_id"]: a for a in persona["answers"]}
+    state = interviewer.start(max_questions=spec["max_questions"], seed=seed, pool=list(answers))
+    while state.current is not None:
+        turn = state.current
+        given = answers[turn.question_id]
+        interviewer.answer(state, given["followup"] if turn.kind == "probe" else given["answer"])
+    summary = state.get_belief().summary()
+    return {"persona": persona["id"], "seed": seed, "split": persona["split"], "style": persona["style"],
+            "true": persona["true_stage"], "stage": summary["stage"], "confidence": summary["confidence"],
+            "questions": state.questions_asked,
+            "asked_stages": [ctx.coach.knowledge.questions[t.question_id].stage
+                             for t in state.turns if t.kind == "question"]}
+
+
+class LabelledGrader:
+    """A grader whose score is the persona's own label for the answer (the follow-up label for an answer and its
+    follow-up together); everything else is the real grade. For the labelled persona run only."""
+
+    def __init__(self, grader, persona: dict) -> None:
+        self.grader = grader
+        self.labels = {}
+        for a in persona["answers"]:
+            self.labels[a["answer"]] = a["label"]
+            self.labels[f"{a['answer']}\n{a['followup']}"] = a["followup_label"]
+
+    def grade(self, rubric, answer: str, hinted: bool = False):
+        grade = self.grader.grade(rubric, answer, hinted=hinted)
+        if answer not in self.labels:
+            raise KeyError(f"no label for the answer {answer[:60]!r}")
+        return grade.model_copy(update={"score": self.labels[answer]})
 
 
 def _by_split(rows: list[dict]) -> dict:

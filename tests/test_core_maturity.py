@@ -108,3 +108,16 @@ def test_practice_of_another_capability_moves_only_that_capability():
     # The overall estimate, the question's own capability and the answer counts are as without it.
     assert routed.overall == plain.overall and routed.capabilities["governance"] == plain.capabilities["governance"]
     assert routed.answered == plain.answered
+
+
+def test_the_grader_confusion_was_counted_for_the_shipped_grader():
+    # The likelihood carries the grader's measured error only if it was measured on this grader: a recalibrated
+    # grader with an old confusion (session 11 found v3 counts under the v4 grader) silently mis-states confidence.
+    import yaml
+
+    from bot.config import load_settings
+    from bot.grader import calibration
+
+    shipped = yaml.safe_load((load_settings().prompts_dir / "grader_confusion.yaml").read_text(encoding="utf-8"))
+    assert shipped["version"] == f"confusion of {calibration()['version']}", (
+        "prompts/grader_confusion.yaml is stale: run `python -m evals confusion`")

@@ -63,3 +63,20 @@ def test_a_small_run_writes_an_append_only_record(tmp_home, capsys):
 def test_unknown_eval_is_a_clear_error(capsys):
     assert main(["run", "no-such-eval"]) == 2
     assert "unknown eval" in capsys.readouterr().err
+
+
+def test_labelled_persona_run_scores_with_the_personas_own_labels(coach):
+    from bot.grader import Rubric
+    from evals.suites import LabelledGrader
+
+    persona = next(p for p in load_rows(["personas_a.jsonl"]) if p["split"] == "dev")
+    given = persona["answers"][0]
+    rubric = Rubric.from_question(coach.knowledge.questions[given["question_id"]])
+    labelled = LabelledGrader(coach.grader("offline"), persona)
+    real = coach.grader("offline").grade(rubric, given["answer"])
+    grade = labelled.grade(rubric, given["answer"])
+    assert grade.score == given["label"] and grade.covered == real.covered
+    both = labelled.grade(rubric, f"{given['answer']}\n{given['followup']}")
+    assert both.score == given["followup_label"]
+    with pytest.raises(KeyError, match="no label"):
+        labelled.grade(rubric, "an answer the persona never gave")
