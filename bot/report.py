@@ -186,11 +186,14 @@ def strength_quote(quote: str, segments: list, key_point: str) -> str | None:
         return holding
     # The evidence is cut at 200 characters, so the second clause of a pair may show only its beginning.
     pieces = [p.strip() for p in quote.split(" \u2026 ") if p.strip()]
-    parts = [s.text for s in segments if s.kind == "practice"
-             and any(s.text in piece or s.text.startswith(piece) for piece in pieces)]
-    overlap = term_overlap(parts, (key_point,))[:, 0] if parts else []
-    best = max(zip(overlap, parts), default=(0.0, None))
-    return best[1] if best[0] >= STRENGTH_OVERLAP else None
+    parts = [s for s in segments if any(s.text in piece or s.text.startswith(piece) for piece in pieces)]
+    # The clause of the pair that made the point must be the practice one: a practice clause beside it that only
+    # shares a word ("commit") is not the evidence (session-11 walk-through).
+    overlap = term_overlap([s.text for s in parts], (key_point,))[:, 0] if parts else []
+    best = max(zip(overlap, range(len(parts))), default=(0.0, None))
+    if best[1] is None or best[0] < STRENGTH_OVERLAP or parts[best[1]].kind != "practice":
+        return None
+    return parts[best[1]].text
 
 
 def _unique(items: list[dict]) -> list[dict]:

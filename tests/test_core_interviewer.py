@@ -461,6 +461,26 @@ def test_a_strength_from_a_pair_of_clauses_quotes_its_practice_clause():
     assert strength_quote(quote, segments, "Rotate the credentials every quarter.") is None  # names nothing of it
 
 
+def test_a_strength_is_not_quoted_from_the_practice_clause_that_did_not_make_the_point():
+    """Session 11 walk-through: "Deploy feature logic from CI" was cited as a strength with "We also write the git
+    commit of the feature code into the MLflow run", the practice clause beside the one that made the point."""
+    from bot.reading import read_answer
+    from bot.report import strength_quote
+
+    answer = ("The warehouse account for analysts lost write rights on the production schema, only the CI job "
+              "deploys dbt models. We also write the git commit of the feature code into the MLflow run.")
+    segments = read_answer(answer).segments
+    said = {s.text: s.kind for s in segments}
+    assert said["We also write the git commit of the feature code into the MLflow run"] == "practice"
+    deploys = next(t for t in said if "CI job deploys" in t)
+    assert said[deploys] != "practice"
+    quote = deploys + " \u2026 We also write the git commit of the feature code into the MLflow run"
+    point = "Deploy feature logic to the warehouse from CI, so the running definition always matches a specific commit."
+    assert strength_quote(quote, segments, point) is None
+    record = "Record the feature code version used by each training run and model."
+    assert strength_quote(quote, segments, record) == "We also write the git commit of the feature code into the MLflow run"
+
+
 def test_a_short_plan_leaves_no_month_empty(knowledge):
     """Session 10 walk-through: a plan of two actions showed them under Month 1 and an empty Month 2."""
     from bot.plan import plan

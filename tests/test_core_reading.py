@@ -38,6 +38,9 @@ from bot.reading import read_answer
     ("There's no check on NaN before serving", "negated"),
     ("Before the data is used, check that the columns exist and that they're not mostly empty", "statement"),
     ("Nothing merges before the review is approved", "statement"),
+    # Session 11 walk-through: a rule's condition is no absence ("missing" made a concrete follow-up earn 0).
+    ("The rule reads the registry tags and denies promotion if the tag is missing", "statement"),
+    ("The bias report is missing for half of our models", "negated"),
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
