@@ -41,6 +41,10 @@ PASSIVE = re.compile(r"^((?:every|each|all)\s+)((?:[\w-]+\s+){0,3}?)(?:is|are|ge
 WHAT_WE_HAVE = re.compile(r"^what (?:we|i|our team) (?:do |did )?(?:have|had|run|ran|built) (?:is|are|was|were)\s+(.+)$", re.I)
 # Where a bullet can end before a manual step ("... on a monthly schedule that someone triggers by hand").
 TAIL = re.compile(r",\s+|\s+(?=(?:that|which|who|where|when|after|once|and|but|then)\s)", re.I)
+# Where a second clause with its own subject starts ("... with Helm to one cluster and the rollout is just a rolling
+# update, someone watches Grafana afterwards"): a bullet is the first accomplishment only.
+NEW_SUBJECT = re.compile(r"(?:,|\s+and)\s+(?=(?:someone|somebody|a person|nobody|no one)\b|(?:the|our|it|this|that)\s+"
+                         r"(?:[\w-]+\s+){0,2}?(?:is|are|was|were|has|have|had|gets|got)\b)", re.I)
 RESULT = " - result: [measured impact, e.g. incidents, hours or cost before and after]"
 
 
@@ -88,6 +92,7 @@ def bullet(quote: str) -> str | None:
     if classify(quote) != "practice":
         return None
     text = _without_manual_step(LEAD_IN.sub("", quote.strip().rstrip(".;:,")).strip())
+    text = NEW_SUBJECT.split(text, maxsplit=1)[0].rstrip(" ,")
     if not text:
         return None
     if len(content_stems(text)) < 3 or len(text) > 240:

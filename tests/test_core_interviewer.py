@@ -344,6 +344,13 @@ def test_bullets_only_from_accomplishments_in_the_candidates_words():
     assert bullet("We snapshot the training data with DVC on S3").startswith("Snapshotted the training data")
     # Session 10, fourth walk-through: a plural noun is not the verb ("Set up prediction that logs have ...").
     assert bullet("Our prediction logs have the request id and the model version") is None
+    # Session 11 walk-through: a bullet is the first accomplishment, not the clauses after it with their own
+    # subject ("... and the rollout is just a rolling update, someone watches Grafana afterwards").
+    made = bullet("We deploy with Helm to one Kubernetes cluster and the rollout is just a rolling update, someone "
+                  "watches Grafana afterwards")
+    assert made.startswith("Deployed with Helm to one Kubernetes cluster - result"), made
+    assert bullet("We maintain a weekly Evidently report on feature drift and the score distribution").startswith(
+        "Maintained a weekly Evidently report on feature drift and the score distribution - result")
 
 
 def test_likely_range_is_the_narrowest_run_holding_seventy_percent():
