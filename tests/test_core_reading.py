@@ -41,6 +41,7 @@ from bot.reading import read_answer
     # Session 11 walk-through: a rule's condition is no absence ("missing" made a concrete follow-up earn 0).
     ("The rule reads the registry tags and denies promotion if the tag is missing", "statement"),
     ("The bias report is missing for half of our models", "negated"),
+    ("My guess: give teams a template project with the CI pipeline already wired in", "hedged"),
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
