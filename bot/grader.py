@@ -160,7 +160,13 @@ class Grader:
             # little like the point, must not add up to covering it.
             weaker = np.minimum(sims[: n - 1], sims[1:n])
             sims[n : 2 * n - 1] = np.where(weaker >= cal["pair_min"], sims[n : 2 * n - 1], -1.0)
-        credit = np.where(sims >= cal["cover_full"], 1.0, np.where(sims >= cal["cover_partial"], 0.5, 0.0))
+        full = sims >= cal["cover_full"]
+        # A window that would fully cover many points is usually about the question's object ("model cards, with
+        # intended use, data, ...") rather than making each point: it covers only the points it is closest to, and
+        # the rest at most half. A dense clause making two points keeps both.
+        broad = full.sum(axis=1, keepdims=True) >= cal["broad_window_points"]
+        full &= ~broad | (sims >= sims.max(axis=1, keepdims=True) - cal["broad_window_margin"])
+        credit = np.where(full, 1.0, np.where(sims >= cal["cover_partial"], 0.5, 0.0))
         credit = credit * ~manual_for_automatic(windows, rubric.key_points)
         cap = np.array([w.credit for w in windows])[:, None]
         credit = np.minimum(credit, cap)

@@ -319,3 +319,21 @@ def test_a_manual_step_does_not_cover_the_automated_one(offline, knowledge):
         grade = offline.grade(rubric, answer)
         asked = [i for i, point in enumerate(rubric.key_points) if asks_automation(point) and "trigger" in point.lower()]
         assert asked and not set(asked) & set(grade.covered + grade.partial), grade.evidence
+
+
+def test_a_clause_about_the_questions_object_does_not_cover_every_point_about_it(offline, knowledge):
+    """Session 11: "I'd base it on model cards, with intended use, what data, performance numbers ..." fully
+    covered the template point, and also storing the card with the code and making it a promotion check, which
+    the candidate never said. A broad window covers only the points it is closest to (offline_grader.v5)."""
+    from bot.reading import read_answer
+
+    rubric = Rubric.from_question(knowledge.questions["gov-3-standard-model-card"])
+    answer = ("Every team does its own thing today. I'd base it on model cards, with intended use, what data, "
+              "performance numbers, known limitations, an owner and a risk rating.")
+    segments = read_answer(answer, rubric.question).credited
+    credit, _, _ = offline.coverage(rubric, segments)
+    assert credit[0] == 1.0  # the template with required fields: said
+    assert sum(credit >= 1.0) <= 2, credit
+    lenient = Grader(offline.model, calibration_path=None)
+    lenient.cal = {**offline.cal, "broad_window_points": 99}
+    assert sum(lenient.coverage(rubric, segments)[0] >= 1.0) > sum(credit >= 1.0)  # the rule is what holds it
