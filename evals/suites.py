@@ -214,12 +214,11 @@ def persona_interview(spec: dict, ctx) -> tuple[list[dict], dict]:
     metrics["by_true_stage"] = {str(k): _stage_metrics([r for r in rows if r["true"] == k])
                                 for k in sorted({r["true"] for r in rows})}
     if ctx.model_name == "offline":
-        graded_by = interviewer.grader
+        labelling: Interviewer = ctx.coach.interviewer(ctx.model_name)  # its own instance: the graded one is untouched
         labelled = []
         for persona in personas:
-            interviewer.grader = LabelledGrader(graded_by, persona)
-            labelled += [_persona_run(interviewer, persona, seed, spec, ctx) for seed in seeds]
-        interviewer.grader = graded_by
+            labelling.grader = LabelledGrader(interviewer.grader, persona)
+            labelled += [_persona_run(labelling, persona, seed, spec, ctx) for seed in seeds]
         metrics["labels"] = {k: v for k, v in _by_split(labelled).items() if k != "all"}
     return events, metrics
 
