@@ -30,6 +30,7 @@ STOP_CONFIDENCE = 0.8
 MIN_ANSWERS = 5
 RANGE_MASS = 0.7        # the likely range shown beside a stage holds this much probability
 UNPLACED_CONFIDENCE = 0.5  # one answer places its capability only when its likeliest stage reaches this
+PLACED_SPAN = 2            # ... and more answers only when this reaches it or the likely range is this narrow
 MIN_CAPABILITIES = 3    # a stage rests on at least three capabilities (or all the focus has, if fewer)
 ROLE_STAGES = {
     "Junior Data Scientist": 1,
@@ -204,6 +205,10 @@ class Belief:
 def capability_summary(p: np.ndarray, answers: int) -> dict:
     """A capability's stage, with whether it is placed at all: one answer that leaves its distribution nearly
     flat (its likeliest stage under UNPLACED_CONFIDENCE) places nothing, so the report, the table and the gaps
-    all say "not enough to place it" rather than showing that answer's stage as if it were one."""
+    all say "not enough to place it" rather than showing that answer's stage as if it were one. Two answers place
+    it only when its likely range spans at most PLACED_SPAN stages: "Monitoring 5 Optimized, 45 %, likely 3-5"
+    for someone who checks 50 predictions by hand each week said nothing a candidate could use (session 11)."""
     out = summarise(p)
-    return {**out, "answers": answers, "placed": answers > 1 or out["confidence"] >= UNPLACED_CONFIDENCE}
+    low, high = out["range"]
+    sure = out["confidence"] >= UNPLACED_CONFIDENCE
+    return {**out, "answers": answers, "placed": sure or (answers > 1 and high - low + 1 <= PLACED_SPAN)}

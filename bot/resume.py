@@ -114,6 +114,9 @@ def bullet(quote: str) -> str | None:
     if active and _base(active.group(2) + "s"):  # "our CI blocks the merge" -> "Set up CI that blocks the merge"
         thing, _, rest = active.groups()
         verb = text.split()[len(thing.split()) + 1]
+        if _base(verb) == "run" and re.match(r"(?:in|on)\s", rest, re.I):
+            # "our model runs in a Docker container on one EC2 machine" -> "Ran the model in a Docker container ..."
+            return f"Ran the {thing.strip()} {rest}" + RESULT
         return f"Set up {thing}that {verb} {rest}" + RESULT
     first = SUBJECT.match(text)
     verb = _base(first.group(1)) if first else None

@@ -351,6 +351,8 @@ def test_bullets_only_from_accomplishments_in_the_candidates_words():
     assert made.startswith("Deployed with Helm to one Kubernetes cluster - result"), made
     assert bullet("We maintain a weekly Evidently report on feature drift and the score distribution").startswith(
         "Maintained a weekly Evidently report on feature drift and the score distribution - result")
+    assert bullet("Our model runs in a Docker container on one EC2 machine with docker-compose").startswith(
+        "Ran the model in a Docker container on one EC2 machine with docker-compose - result")
 
 
 def test_likely_range_is_the_narrowest_run_holding_seventy_percent():

@@ -121,3 +121,15 @@ def test_the_grader_confusion_was_counted_for_the_shipped_grader():
     shipped = yaml.safe_load((load_settings().prompts_dir / "grader_confusion.yaml").read_text(encoding="utf-8"))
     assert shipped["version"] == f"confusion of {calibration()['version']}", (
         "prompts/grader_confusion.yaml is stale: run `python -m evals confusion`")
+
+
+def test_a_capability_is_placed_only_when_its_stage_says_something():
+    # Session 11 walk-through: two answers read "Monitoring 5 Optimized (45 %), likely 3-5" for a candidate who
+    # checks 50 predictions by hand each week. A range of three stages at under 50 % places nothing.
+    from bot.maturity import capability_summary
+
+    wide = np.array([0.05, 0.1, 0.2, 0.2, 0.45])
+    assert capability_summary(wide, 2)["range"] == [3, 5] and not capability_summary(wide, 2)["placed"]
+    narrow = np.array([0.44, 0.4, 0.1, 0.05, 0.01])
+    assert capability_summary(narrow, 2)["placed"] and not capability_summary(narrow, 1)["placed"]
+    assert capability_summary(np.array([0.05, 0.1, 0.2, 0.1, 0.55]), 1)["placed"]  # likely enough on its own
