@@ -30,7 +30,7 @@ STOP_CONFIDENCE = 0.8
 MIN_ANSWERS = 5
 RANGE_MASS = 0.7        # the likely range shown beside a stage holds this much probability
 UNPLACED_CONFIDENCE = 0.5  # one answer places its capability only when its likeliest stage reaches this
-PLACED_SPAN = 2            # ... and more answers only when this reaches it or the likely range is this narrow
+PLACED_SPAN = 2            # two or more answers also place it when the likely range spans at most this many stages
 MIN_CAPABILITIES = 3    # a stage rests on at least three capabilities (or all the focus has, if fewer)
 ROLE_STAGES = {
     "Junior Data Scientist": 1,
