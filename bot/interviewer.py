@@ -69,6 +69,7 @@ class SessionState(BaseModel):
         return Belief(**self.belief) if self.belief else Belief(target_stage=self.target_stage)
 
 
+USEFUL_GAIN = 0.6  # a question stage is worth asking when its information gain is at least this share of the best
 ABSENCE_KINDS = ("negated", "not_knowing")  # reading kinds that say the practice is absent or unknown to them
 ENDINGS = {
     "settled": "the estimate was confident and the stages around it were tested",
@@ -333,7 +334,17 @@ class Interviewer:
             pool = balanced
         gains = {s: information_gain(np.array(belief.overall), s) for s in {q.stage for q in pool}}
         best = max(gains.values())
-        choices = sorted((q for q in pool if gains[q.stage] >= best - 1e-6), key=lambda q: q.id)
+        if wanted is None:
+            # Under the fitted curve the hardest questions always separate stages best, so pure information gain
+            # asks a stage-2 candidate one stage-5 question after another. Among the stages that still carry most
+            # of the best gain, ask the one just above the current estimate: suited to the level, and it tests
+            # the next stage up.
+            level = int(np.argmax(belief.overall)) + 1
+            useful = [s for s in gains if gains[s] >= USEFUL_GAIN * best]
+            chosen = min(useful, key=lambda s: (abs(s - (level + 1)), -s))
+            choices = sorted((q for q in pool if q.stage == chosen), key=lambda q: q.id)
+        else:
+            choices = sorted((q for q in pool if gains[q.stage] >= best - 1e-6), key=lambda q: q.id)
         choices = [q for q in choices if q.id not in state.seen_before] or choices
         return random.Random(state.seed * 1000 + len(state.turns)).choice(choices)
 

@@ -298,6 +298,28 @@ def test_first_questions_walk_a_staircase_from_the_middle(interviewer, knowledge
     assert third.stage == 3
 
 
+def test_after_the_staircase_questions_stay_near_the_candidates_level(interviewer, knowledge):
+    """Session 11 walk-throughs: pure information gain asked honest stage-2 and stage-3 candidates four or five
+    stage-5 questions out of eight, because under the fitted curve the hardest questions always separate stages
+    best. Among the stages carrying most of the best gain, the one just above the estimate is asked."""
+    import numpy as np
+
+    from bot.maturity import information_gain
+
+    state = interviewer.start(max_questions=12, seed=5)
+    for _ in range(3):  # the staircase
+        q = knowledge.questions[state.current.question_id]
+        interviewer.answer(state, q.reference_answer if q.stage <= 2 else "We don't do that yet.")
+    assert interviewer.target_stage(state) is None  # the information gain chooses from here
+    belief = np.array(state.get_belief().overall)
+    level = int(belief.argmax()) + 1
+    gains = {s: information_gain(belief, s) for s in range(1, 6)}
+    assert level <= 2 and max(gains, key=gains.get) >= level + 2  # pure gain would ask far above the level
+    chosen = interviewer.next_question(state).stage
+    assert chosen < max(gains, key=gains.get)  # nearer the candidate's level ...
+    assert gains[chosen] >= 0.6 * max(gains.values())  # ... and still worth asking
+
+
 def test_it_never_stops_unbracketed_and_keeps_to_the_pool(interviewer, knowledge):
     from bot.interviewer import answered_scores
 
