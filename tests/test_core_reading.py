@@ -129,6 +129,11 @@ def test_a_proposal_after_a_colon_is_read_apart_from_the_absence_before_it():
         "What we don't have is a check on the output: I would add a task that compares the row count with "
         "yesterday and fails the run.").segments]
     assert kinds == [("negated", "What we don't have i"), ("proposal", "I would add a task t")]
+    # Session 11 walk-through: a short lead-in before the plan ("for pricing I would add ...") as well.
+    kinds = [(s.kind, s.text[:20]) for s in read_answer(
+        "What we don't automate yet are the model metrics: for pricing I would add the conversion rate of canary "
+        "versus baseline to the analysis.").segments]
+    assert kinds == [("negated", "What we don't automa"), ("proposal", "for pricing I would ")]
 
 
 def test_a_practice_then_a_new_subject_after_and_are_two_clauses():
