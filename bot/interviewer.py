@@ -313,8 +313,8 @@ class Interviewer:
                           notice=" ".join(dict.fromkeys(notices)) or None)
 
     def next_question(self, state: SessionState) -> Question | None:
-        """The unasked question that best separates the likely stages, balancing capabilities; at the stage the
-        staircase or the bracket asks for, when it asks for one."""
+        """The next unasked question, balancing capabilities: at the stage the staircase or the bracket asks for,
+        when it asks for one; otherwise an informative stage (USEFUL_GAIN) nearest the one above the estimate."""
         asked = {t.question_id for t in state.turns}
         allowed = set(state.pool)
         belief = state.get_belief()
