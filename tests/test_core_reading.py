@@ -42,6 +42,7 @@ from bot.reading import read_answer
     ("The rule reads the registry tags and denies promotion if the tag is missing", "statement"),
     ("The bias report is missing for half of our models", "negated"),
     ("My guess: give teams a template project with the CI pipeline already wired in", "hedged"),
+    ("If I had to build it: tag every feature with its allowed use in the catalog", "proposal"),  # not practice
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
