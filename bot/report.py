@@ -8,10 +8,11 @@ from datetime import datetime
 
 from bot.interviewer import SessionState
 from bot.knowledge import Knowledge
+from bot.embeddings import get_embedder
 from bot.maturity import RANGE_MASS
 from bot.models import estimated_cost
 from bot.plan import plan
-from bot.grader import term_overlap
+from bot.grader import calibration, term_overlap
 from bot.reading import read_answer
 from bot.resume import resume_bullets
 from bot.schemas import CAP_NAMES, STAGE_NAMES
@@ -159,12 +160,13 @@ def described(state: SessionState, knowledge: Knowledge) -> tuple[list[dict], li
     for t in turns:
         q = knowledge.questions[t.question_id]
         segments = read_answer(t.answer).segments
-        for i in t.grade.covered:
+        denied = said_absent(segments, [q.key_points[i] for i in t.grade.covered])
+        for i, absent_here in zip(t.grade.covered, denied):
             quote = (t.grade.evidence.get(i) or "").rstrip("…")
             # Cite the whole practice clause the evidence came from, never a fragment of it; from a pair of
             # clauses, the practice one that names the point itself.
             whole = strength_quote(quote, segments, q.key_points[i])
-            if t.grade.basis.get(i) == "practice" and whole:
+            if t.grade.basis.get(i) == "practice" and whole and not absent_here:
                 evidence.append({"capability": q.capability, "key_point": q.key_points[i], "quote": whole})
         for seg in segments:
             if seg.kind == "practice":
@@ -174,6 +176,20 @@ def described(state: SessionState, knowledge: Knowledge) -> tuple[list[dict], li
             elif seg.kind == "negated" and term_overlap([seg.text], tuple(q.key_points)).max() >= GAP_QUOTE_OVERLAP:
                 absent.append({"capability": q.capability, "quote": seg.text, "stage": q.stage})
     return _unique(evidence), _unique(practice), _unique(absent), _unique(every)
+
+
+def said_absent(segments: list, key_points: list[str]) -> list[bool]:
+    """For each key point, whether the answer says it is not done: a negated clause that would at least half
+    cover it. Such a point is no strength whatever practice clause the grader matched to it ("We retrain monthly on
+    an Airflow cron ... but nothing triggers a retrain" was cited for retraining triggered by alerts)."""
+    negated = [s.text for s in segments if s.kind == "negated"]
+    if not negated or not key_points:
+        return [False] * len(key_points)
+    cal = calibration()
+    embedder = get_embedder()
+    sims = embedder.embed(negated) @ embedder.embed(key_points).T
+    sims = sims + cal["lexical_weight"] * term_overlap(negated, tuple(key_points))
+    return [bool(v) for v in (sims.max(axis=0) >= cal["cover_partial"])]
 
 
 def strength_quote(quote: str, segments: list, key_point: str) -> str | None:

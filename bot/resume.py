@@ -43,8 +43,8 @@ WHAT_WE_HAVE = re.compile(r"^what (?:we|i|our team) (?:do |did )?(?:have|had|run
 TAIL = re.compile(r",\s+|\s+(?=(?:that|which|who|where|when|after|once|and|but|then)\s)", re.I)
 # Where a second clause with its own subject starts ("... with Helm to one cluster and the rollout is just a rolling
 # update, someone watches Grafana afterwards"): a bullet is the first accomplishment only.
-NEW_SUBJECT = re.compile(r"(?:,|\s+and)\s+(?=(?:someone|somebody|a person|nobody|no one)\b|(?:the|our|it|this|that)\s+"
-                         r"(?:[\w-]+\s+){0,2}?(?:is|are|was|were|has|have|had|gets|got)\b)", re.I)
+NEW_SUBJECT = re.compile(r"(?:,|\s+and)\s+(?=(?:someone|somebody|a person|nobody|no one)\b|(?:the|a|an|our|it|this|that)\s+"
+                         r"(?:[\w-]+\s+){0,4}?(?:is|are|was|were|has|have|had|gets|got)\b)", re.I)
 RESULT = " - result: [measured impact, e.g. incidents, hours or cost before and after]"
 
 

@@ -373,6 +373,8 @@ def test_bullets_only_from_accomplishments_in_the_candidates_words():
     assert made.startswith("Deployed with Helm to one Kubernetes cluster - result"), made
     assert bullet("We maintain a weekly Evidently report on feature drift and the score distribution").startswith(
         "Maintained a weekly Evidently report on feature drift and the score distribution - result")
+    assert bullet("We retrain monthly on an Airflow cron and a weekly Evidently drift report is emailed").startswith(
+        "Retrained monthly on an Airflow cron - result")
     assert bullet("Our model runs in a Docker container on one EC2 machine with docker-compose").startswith(
         "Ran the model in a Docker container on one EC2 machine with docker-compose - result")
 
@@ -510,6 +512,21 @@ def test_a_strength_is_not_quoted_from_the_practice_clause_that_did_not_make_the
     assert strength_quote(quote, segments, point) is None
     record = "Record the feature code version used by each training run and model."
     assert strength_quote(quote, segments, record) == "We also write the git commit of the feature code into the MLflow run"
+
+
+def test_a_point_the_answer_says_is_not_done_is_no_strength():
+    """Session 11 final walk-through: "We retrain monthly on an Airflow cron ..., but nothing triggers a retrain
+    and nobody is paged" was cited as the strength "Open a retraining request when drift or performance alerts
+    fire"."""
+    from bot.reading import read_answer
+    from bot.report import said_absent
+
+    segments = read_answer("We retrain monthly on an Airflow cron and a weekly Evidently drift report is emailed, "
+                           "but nothing triggers a retrain and nobody is paged.").segments
+    points = ["Open a retraining request when drift or performance alerts fire, with on-call triage first.",
+              "Keep the exact train-test split as a file so the same number can be reproduced."]
+    assert said_absent(segments, points) == [True, False]
+    assert said_absent(read_answer("We retrain monthly on an Airflow cron.").segments, points) == [False, False]
 
 
 def test_a_short_plan_leaves_no_month_empty(knowledge):
