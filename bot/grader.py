@@ -149,12 +149,9 @@ class Grader:
         windows = list(segments) + [_joined(a, b) for a, b in zip(segments, segments[1:])] + [
             segments[i] for i, _ in parts]
         scored = [w.text for w in windows[: len(windows) - len(parts)]] + [c for _, c in parts]
-        sims = vectors @ embedder.embed(list(rubric.key_points)).T
-        # The key point's own rare terms in the candidate's words ("hash the user id") count beside the vector:
-        # a dense or terse clause naming the point's terms sits far from the long rubric sentence in vector space.
         # Only clauses that earn credit get here, so echoing the scenario in a negation or a "haven't used it"
         # earns nothing from it.
-        sims = sims + cal["lexical_weight"] * term_overlap(scored, rubric.key_points)
+        sims = closeness(vectors, scored, rubric.key_points, cal)
         if n > 1:
             # A pair only counts for a key point both of its clauses speak to: two unrelated clauses, each a
             # little like the point, must not add up to covering it.
@@ -347,6 +344,15 @@ def _term_weights() -> tuple[dict[str, float], float]:
             for k in q.key_points]
     counts = Counter(t for d in docs for t in d)
     return {t: math.log((len(docs) + 1) / (c + 1)) for t, c in counts.items()}, math.log(len(docs) + 1)
+
+
+def closeness(vectors: np.ndarray, texts: list[str], key_points: tuple[str, ...], cal: dict) -> np.ndarray:
+    """(texts x key points): how close each text (embedded as `vectors`) is to each key point, on the scale of
+    cover_full and cover_partial. The key point's own rare terms in the candidate's words ("hash the user id")
+    count beside the vector: a dense or terse clause naming the point's terms sits far from the long rubric
+    sentence in vector space."""
+    sims = vectors @ get_embedder().embed(list(key_points)).T
+    return sims + cal["lexical_weight"] * term_overlap(texts, key_points)
 
 
 def term_overlap(windows: list[str], key_points: tuple[str, ...]) -> np.ndarray:

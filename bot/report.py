@@ -12,7 +12,7 @@ from bot.embeddings import get_embedder
 from bot.maturity import RANGE_MASS
 from bot.models import estimated_cost
 from bot.plan import plan
-from bot.grader import calibration, term_overlap
+from bot.grader import calibration, closeness, term_overlap
 from bot.reading import read_answer
 from bot.resume import resume_bullets
 from bot.schemas import CAP_NAMES, STAGE_NAMES
@@ -186,9 +186,7 @@ def said_absent(segments: list, key_points: list[str]) -> list[bool]:
     if not negated or not key_points:
         return [False] * len(key_points)
     cal = calibration()
-    embedder = get_embedder()
-    sims = embedder.embed(negated) @ embedder.embed(key_points).T
-    sims = sims + cal["lexical_weight"] * term_overlap(negated, tuple(key_points))
+    sims = closeness(get_embedder().embed(negated), negated, tuple(key_points), cal)
     return [bool(v) for v in (sims.max(axis=0) >= cal["cover_partial"])]
 
 
