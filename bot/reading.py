@@ -59,6 +59,7 @@ class ReadingRules:
     automation_point: tuple[re.Pattern, ...] = ()
     practice_frame: tuple[re.Pattern, ...] = ()
     general: tuple[re.Pattern, ...] = ()
+    checked_negation: tuple[re.Pattern, ...] = ()
 
 
 @lru_cache(maxsize=4)
@@ -75,7 +76,7 @@ def reading_rules(path: str | None = None) -> ReadingRules:
                         compiled("proposal_patterns"), compiled("practice_patterns"),
                         compiled("filler_patterns"), compiled("manual_patterns"), compiled("automatic_patterns"),
                         compiled("automation_point_patterns"), compiled("practice_frame_patterns"),
-                        compiled("general_patterns"))
+                        compiled("general_patterns"), compiled("checked_negation_patterns"))
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,8 @@ def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
     if (named < 2 and not re.search(r"\d", text)) or _matches(rules.filler, text):
         return "filler"
     negation = _first(rules.negation, text)
-    if negation is not None and not _matches(rules.positive_negation, text):
+    checked = _first(rules.checked_negation, text)
+    if negation is not None and not _matches(rules.positive_negation, text) and (checked is None or checked > negation):
         proposal_at = _first(rules.proposal, text)
         if proposal_at is None or proposal_at > negation:  # "I'd add X so she cannot Y" proposes X
             return "negated"

@@ -43,6 +43,10 @@ from bot.reading import read_answer
     ("The bias report is missing for half of our models", "negated"),
     ("My guess: give teams a template project with the CI pipeline already wired in", "hedged"),
     ("If I had to build it: tag every feature with its allowed use in the catalog", "proposal"),  # not practice
+    # Session 12 walk-through: a negation before the check negates the check ("what you know" evidence before).
+    ("What we don't have is a check that the artifact is the same bytes", "negated"),
+    ("Nobody makes sure the labels are fresh", "negated"),
+    ("We always make sure nothing ships without review", "practice"),
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
