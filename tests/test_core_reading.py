@@ -47,6 +47,7 @@ from bot.reading import read_answer
     ("What we don't have is a check that the artifact is the same bytes", "negated"),
     ("Nobody makes sure the labels are fresh", "negated"),
     ("We always make sure nothing ships without review", "practice"),
+    ("Deploys only happen from CI after merge, nobody deploys from a notebook", "statement"),
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
