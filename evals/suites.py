@@ -220,7 +220,35 @@ def persona_interview(spec: dict, ctx) -> tuple[list[dict], dict]:
             labelling.grader = LabelledGrader(interviewer.grader, persona)
             labelled += [_persona_run(labelling, persona, seed, spec, ctx) for seed in seeds]
         metrics["labels"] = {k: v for k, v in _by_split(labelled).items() if k != "all"}
+        metrics["answers"] = _answers_by_margin(personas, interviewer.grader, ctx.coach.knowledge)
     return events, metrics
+
+
+MARGINS = {"below": lambda m: m < 0, "at": lambda m: m == 0, "above": lambda m: m > 0}
+
+
+def _answers_by_margin(personas: list[dict], grader, knowledge) -> dict:
+    """The grader against the personas' own labels for every pool answer, by where the question sits against the
+    persona's true stage (below, at or above it). A grader whose error turns with that margin (too strict below
+    the candidate's level, too generous above it) flattens exactly the difference the stage is read from, however
+    good its overall agreement; the grader-agreement evals cannot show it, having no true stage. `tilt` is that
+    turn: the signed error above the level minus the one below it (0 for a grader whose errors ignore the level)."""
+    rows = []
+    for persona in personas:
+        for a in persona["answers"]:
+            question = knowledge.questions[a["question_id"]]
+            score = grader.grade(Rubric.from_question(question), a["answer"]).score
+            rows.append((persona["split"], question.stage - persona["true_stage"], a["label"], score))
+    out = {}
+    for split in ("dev", "heldout"):
+        mine = [r for r in rows if r[0] == split]
+        out[split] = {"all": agreement([r[2] for r in mine], [r[3] for r in mine])}
+        for name, test in MARGINS.items():
+            sel = [r for r in mine if test(r[1])]
+            out[split][name] = agreement([r[2] for r in sel], [r[3] for r in sel])
+        if out[split]["below"]["n"] and out[split]["above"]["n"]:
+            out[split]["tilt"] = round(out[split]["above"]["signed_error"] - out[split]["below"]["signed_error"], 4)
+    return out
 
 
 def _persona_run(interviewer: Interviewer, persona: dict, seed: int, spec: dict, ctx) -> dict:

@@ -80,3 +80,21 @@ def test_labelled_persona_run_scores_with_the_personas_own_labels(coach):
     assert both.score == given["followup_label"]
     with pytest.raises(KeyError, match="no label"):
         labelled.grade(rubric, "an answer the persona never gave")
+
+
+def test_persona_answers_are_graded_against_their_labels_by_the_questions_margin(coach):
+    from types import SimpleNamespace
+
+    from evals.suites import _answers_by_margin
+
+    questions = coach.knowledge.questions.values()
+    low = next(q.id for q in questions if q.stage == 2)
+    level = next(q.id for q in questions if q.stage == 3)
+    high = next(q.id for q in questions if q.stage == 4)
+    persona = {"split": "dev", "true_stage": 3, "answers": [
+        {"question_id": low, "answer": "a", "label": 4}, {"question_id": level, "answer": "b", "label": 3},
+        {"question_id": high, "answer": "c", "label": 1}]}
+    always_three = SimpleNamespace(grade=lambda rubric, answer: SimpleNamespace(score=3))
+    out = _answers_by_margin([persona], always_three, coach.knowledge)["dev"]
+    assert (out["below"]["signed_error"], out["at"]["signed_error"], out["above"]["signed_error"]) == (-1, 0, 2)
+    assert out["tilt"] == 3 and out["all"]["n"] == 3
