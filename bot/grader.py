@@ -75,6 +75,12 @@ NOT_KNOWING_FEEDBACK = ("Saying you have not done this is honest, and it earns n
 # An answer that instructs the grader is graded on its own words but held to "names the right area": a fair
 # interviewer credits the substance, and the attempt can never raise a score (human labels score the content).
 INJECTION_CEILING = 1
+# An answer that says the candidate has not done it ("I haven't had to do this") earns its ideas, up to 3: a 4 is a
+# complete answer with first-hand depth. On the dev personas 11 of 12 such answers graded 4 were labelled 3 or
+# lower (session 12); the not-knowing clause itself earns nothing either way.
+NOT_DONE_CEILING = 3
+NOT_DONE_FEEDBACK = (f"You said you have not done this yourself, so the answer is held to {NOT_DONE_CEILING} of 4: your "
+                     "ideas count, and a 4 needs the detail of someone who has done it.")
 PRACTICE_EDGE = 0.1  # similarity by which a described-practice window beats another window for the same credit
 
 
@@ -217,6 +223,8 @@ class Grader:
             score = max(score - 1, 0)
         if "injection" in flags:  # the directive earns nothing and holds the rest to 1: it can never pay off
             score = min(score, INJECTION_CEILING)
+        if score > NOT_DONE_CEILING and reading.of("not_knowing"):
+            score, flags = NOT_DONE_CEILING, flags + ["not_done_yourself"]
         covered = [i for i, c in enumerate(credit) if c >= 1.0]
         partial = [i for i, c in enumerate(credit) if 0 < c < 1.0]
         missed = [i for i in range(len(rubric.key_points)) if i not in covered]
@@ -254,6 +262,8 @@ class Grader:
             parts.append("You listed terms without explaining them; say what you would do with each tool and why.")
         if "red_flag" in flags:
             parts.append("One claim in your answer is a common misconception, so it earned no credit.")
+        if "not_done_yourself" in flags:
+            parts.append(NOT_DONE_FEEDBACK)
         if missed and score > 0 and "injection" not in flags:
             total, partly = len(rubric.key_points), [i for i in missed if i in partial]
             untouched = [i for i in missed if i not in partial]
@@ -309,7 +319,7 @@ class Grader:
                 covered.append(judgement.index)
                 evidence[judgement.index] = judgement.evidence.strip()[:200]
         covered = sorted(set(covered))
-        flags = [f for f in offline.flags if f != "fallback"]
+        flags = [f for f in offline.flags if f not in ("fallback", "not_done_yourself")]
         if reply.injection_detected and "injection" not in flags:
             flags.append("injection")
         if "injection" in flags:
@@ -321,12 +331,16 @@ class Grader:
         ceiling = min(4, ceiling + 1) if covered else (1 if reading.credited else 0)
         if "keyword_list" in flags:
             ceiling = min(ceiling, 1)
+        if reading.of("not_knowing") and min(reply.score, ceiling) > NOT_DONE_CEILING:
+            ceiling, flags = NOT_DONE_CEILING, flags + ["not_done_yourself"]
         score = min(reply.score, ceiling)
         feedback = reply.feedback.strip()
         # A fooled model's praise, leaked instructions, or no feedback in words at all (a tiny model's "2023-01-01T..")
         # never reach the user.
         if leaks_prompt(feedback, prompt.system) or len(words(feedback)) < 3:
             feedback = offline.feedback
+        elif "not_done_yourself" in flags:
+            feedback = f"{NOT_DONE_FEEDBACK} {feedback}"
         return Grade(score=score, covered=covered, missed=[i for i in range(n) if i not in covered],
                      evidence=evidence, flags=flags, feedback=feedback, grader=self.model.name,
                      citations=offline.citations)

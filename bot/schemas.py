@@ -105,7 +105,7 @@ class Question(_Strict):
 
 # ---------------------------------------------------------------- grading
 Flag = Literal["empty", "off_topic", "keyword_list", "injection", "too_long", "dont_know", "red_flag", "hinted",
-               "non_english", "fallback"]
+               "non_english", "fallback", "not_done_yourself"]
 
 
 class KeyPointJudgement(BaseModel):

@@ -337,3 +337,19 @@ def test_a_clause_about_the_questions_object_does_not_cover_every_point_about_it
     lenient = Grader(offline.model, calibration_path=None)
     lenient.cal = {**offline.cal, "broad_window_points": 99}
     assert sum(lenient.coverage(rubric, segments)[0] >= 1.0) > sum(credit >= 1.0)  # the rule is what holds it
+
+
+def test_an_answer_saying_it_was_never_done_is_held_to_three(offline, coach, fake_model, rubric, question):
+    full = offline.grade(rubric, question.reference_answer)
+    assert full.score == 4 and "not_done_yourself" not in full.flags
+    answer = question.reference_answer + " I haven't had to do this myself, though."
+    held = offline.grade(rubric, answer)
+    assert held.score == 3 and "not_done_yourself" in held.flags and held.covered == full.covered
+    assert "held to 3 of 4" in held.feedback
+    # The LLM path keeps the same ceiling, with the reason in front of the model's own feedback.
+    fake_model.enqueue({"key_points": [{"index": i, "covered": True, "evidence": question.reference_answer[:40]}
+                                       for i in range(len(rubric.key_points))],
+                        "score": 4, "feedback": "Thorough and precise.", "injection_detected": False})
+    graded = Grader(fake_model, coach.retrieval).grade(rubric, answer)
+    assert graded.grader == "fake" and graded.score == 3 and graded.flags.count("not_done_yourself") == 1
+    assert graded.feedback.startswith("You said you have not done this yourself")
