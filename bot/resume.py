@@ -1,8 +1,8 @@
 """Resume bullets from what the candidate described doing, rewritten as bullets: an action verb in the past tense,
 the tool and scope in their own words, and a placeholder for the measured result. Only clauses read as described
 practice whose verb is an accomplishment ("we version datasets with DVC", "our CI blocks the merge", "our data is
-versioned with DVC"); never hedges, proposals, admissions ("we judge releases on accuracy only") or fragments;
-none when nothing qualifies."""
+versioned with DVC"); never hedges, proposals, admissions ("we judge releases on accuracy only", "we only look at
+the overall metric") or fragments; none when nothing qualifies."""
 from __future__ import annotations
 
 import re
@@ -45,6 +45,12 @@ TAIL = re.compile(r",\s+|\s+(?=(?:that|which|who|where|when|after|once|and|but|t
 # update, someone watches Grafana afterwards"): a bullet is the first accomplishment only.
 NEW_SUBJECT = re.compile(r"(?:,|\s+and)\s+(?=(?:someone|somebody|a person|nobody|no one)\b|(?:the|a|an|our|it|this|that)\s+"
                          r"(?:[\w-]+\s+){0,4}?(?:is|are|was|were|has|have|had|gets|got)\b)", re.I)
+# A clause that states a limit is an admission, not an accomplishment ("we only look at the overall metric", "I
+# check the accuracy sometimes when the business complains", "the same Airflow code that we change in place").
+LIMITATION = re.compile(r"\b(?:only|sometimes|occasionally|now and then|when (?:i|we) remember|when (?:the )?"
+                        r"(?:business|someone|somebody|a customer|customers|users?|stakeholders?) (?:complains?|asks?)"
+                        r"|(?:change|changes|changed|edit|edits|edited|overwrite|overwrites) (?:\w+ )?in place"
+                        r"|just (?:trust|hope|rerun|eyeball|look|check))\b", re.I)
 RESULT = " - result: [measured impact, e.g. incidents, hours or cost before and after]"
 
 
@@ -89,7 +95,7 @@ def _without_manual_step(text: str) -> str:
 
 def bullet(quote: str) -> str | None:
     """One practice clause as a bullet, or None when it does not make one."""
-    if classify(quote) != "practice":
+    if classify(quote) != "practice" or LIMITATION.search(quote):
         return None
     text = _without_manual_step(LEAD_IN.sub("", quote.strip().rstrip(".;:,")).strip())
     text = NEW_SUBJECT.split(text, maxsplit=1)[0].rstrip(" ,")

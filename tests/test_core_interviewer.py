@@ -377,6 +377,11 @@ def test_bullets_only_from_accomplishments_in_the_candidates_words():
         "Retrained monthly on an Airflow cron - result")
     assert bullet("Our model runs in a Docker container on one EC2 machine with docker-compose").startswith(
         "Ran the model in a Docker container on one EC2 machine with docker-compose - result")
+    # Session 12 walk-throughs: a clause stating a limit is an admission, not an accomplishment.
+    for limit in ("I check the logs and sometimes the accuracy in a notebook when the business complains",
+                  "our features are computed by the same Airflow code that we change in place",
+                  "In our releases we only look at the overall metric", "we just trust the registry"):
+        assert bullet(limit) is None, limit
 
 
 def test_likely_range_is_the_narrowest_run_holding_seventy_percent():
