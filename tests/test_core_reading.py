@@ -48,6 +48,8 @@ from bot.reading import read_answer
     ("Nobody makes sure the labels are fresh", "negated"),
     ("We always make sure nothing ships without review", "practice"),
     ("Deploys only happen from CI after merge, nobody deploys from a notebook", "statement"),
+    ("In our releases we only look at the overall metric", "negated"),  # a check limited in scope
+    ("We only deploy from CI", "practice"),                                # a control, not a limit
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
