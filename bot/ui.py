@@ -163,8 +163,10 @@ def _interview_tab(ui: CoachUI) -> SimpleNamespace:
             c.stage_plot = gr.BarPlot(views.stage_frame(None), x="Stage", y="Probability", y_lim=[0, 1],
                                       sort=views.STAGE_LABELS, height=230, label="Stage probabilities",
                                       show_label=False, x_label_angle=-35, elem_id="stage-plot")
-            gr.Markdown("**Stage by capability**: expected stage, 0 = not assessed yet (hover for the likely range)")
+            gr.Markdown("**Stage by capability**: expected stage; pale bars are not placed yet (too little evidence), "
+                        "0 = not assessed yet (hover for the likely range)")
             c.cap_plot = gr.BarPlot(views.capability_frame(None), x="Capability", y="Stage", y_lim=[0, 5],
+                                    color="Evidence", color_map=views.EVIDENCE_COLOURS,
                                     sort=views.CAP_ORDER, tooltip=["Capability", "Stage", "Likely", "Answers"], height=230,
                                     label="Stage by capability", show_label=False, x_label_angle=-35,
                                     elem_id="cap-plot")

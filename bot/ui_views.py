@@ -140,6 +140,13 @@ def stage_frame(state: SessionState | None) -> pd.DataFrame:
     return distribution_frame(state.get_belief().summary()["distribution"] if state else None)
 
 
+# A capability whose answers leave its stage nearly open is drawn pale: its bar is the mean of a broad guess, and
+# beside the overall stage it read as a measurement (session-12 walk-through: "Monitoring 3.1" from one answer next
+# to "Stage 1, 86 %").
+PLACED, NOT_PLACED, NOT_ASSESSED = "placed", "not placed yet", "not assessed"
+EVIDENCE_COLOURS = {PLACED: "#6366f1", NOT_PLACED: "#c7d2fe", NOT_ASSESSED: "#e5e7eb"}
+
+
 def capability_frame(state: SessionState | None) -> pd.DataFrame:
     """Expected stage per focused capability (the mean, not the likeliest stage: two answers rarely say "5" for
     sure), with its likely range in the tooltip; 0 marks a capability not assessed yet."""
@@ -149,12 +156,13 @@ def capability_frame(state: SessionState | None) -> pd.DataFrame:
     for c in caps:
         mine = info.get(c) or {}
         span = mine.get("range")
+        placed = PLACED if mine.get("placed", True) else NOT_PLACED
         rows.append({"Capability": SHORT_CAPS.get(c, c), "Stage": mine.get("mean", 0),
-                     "Likely": ("–".join(map(str, sorted(set(span)))) + ("" if mine.get("placed", True)
+                     "Likely": ("–".join(map(str, sorted(set(span)))) + ("" if placed == PLACED
                                                                            else ", not placed yet"))
                      if span else "not assessed",
-                     "Answers": mine.get("answers", 0)})
-    return pd.DataFrame(rows, columns=["Capability", "Stage", "Likely", "Answers"])
+                     "Answers": mine.get("answers", 0), "Evidence": placed if span else NOT_ASSESSED})
+    return pd.DataFrame(rows, columns=["Capability", "Stage", "Likely", "Answers", "Evidence"])
 
 
 def grade_panel(state: SessionState | None, knowledge: Knowledge) -> str:

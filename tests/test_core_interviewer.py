@@ -480,6 +480,11 @@ def test_a_capability_one_answer_does_not_place_gets_the_next_rung_not_a_stage_i
     from bot.ui_views import capability_frame  # and the app's per-capability table says the same
     likely = dict(zip(capability_frame(state)["Capability"], capability_frame(state)["Likely"]))
     assert [c for c, v in likely.items() if v.endswith("not placed yet")] == ["Governance"], likely
+    frame = capability_frame(state)  # ... and draws it pale, apart from placed and unassessed capabilities
+    evidence = dict(zip(frame["Capability"], frame["Evidence"]))
+    assert evidence["Governance"] == "not placed yet" and set(evidence.values()) <= {
+        "placed", "not placed yet", "not assessed"}
+    assert all(evidence[c] == "not assessed" for c, v in likely.items() if v == "not assessed")
 
 
 def test_a_strength_from_a_pair_of_clauses_quotes_its_practice_clause():
