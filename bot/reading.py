@@ -43,6 +43,7 @@ CLAUSE_BREAK = re.compile(
 LOCAL_PHRASE = re.compile(r",\s+")
 LOCAL_HEDGE_PHRASES = 3  # a clause of fewer comma phrases is hedged by a hedge anywhere in it
 ACRONYM = re.compile(r"\b[A-Z]{2}\b")  # "CI", "PR", "ML": content, though short
+NAME = re.compile(r"\b[A-Z]{2,}\b|\b[A-Z][a-z]+[A-Z]\w*\b")  # "OPA", "MLflow": a tool's name
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ def _hedged(patterns: tuple[re.Pattern, ...], text: str) -> bool:
         if match is None:
             continue
         rest = phrase[: match.start()] + phrase[match.end():]
-        if i == 0 or len(phrases) < LOCAL_HEDGE_PHRASES or len(content_stems(rest)) < 2:
+        # A later phrase naming a tool ("..., OPA maybe") hedges the choice of tool, not the clause.
+        if i == 0 or len(phrases) < LOCAL_HEDGE_PHRASES or (len(content_stems(rest)) < 2 and not NAME.search(rest)):
             return True
     return False
 

@@ -50,6 +50,10 @@ from bot.reading import read_answer
     ("Deploys only happen from CI after merge, nobody deploys from a notebook", "statement"),
     ("In our releases we only look at the overall metric", "negated"),  # a check limited in scope
     ("We only deploy from CI", "practice"),                                # a control, not a limit
+    ("Nobody can edit them in a console", "statement"),                    # a control
+    ("Nobody can tell which data was used", "negated"),                    # an absence
+    # A trailing tool name with a hedge hedges the tool, not the clause (session-12 walk-through).
+    ("I would turn the twenty items into rules that run on every promotion, with tests, OPA maybe", "proposal"),
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
