@@ -79,8 +79,8 @@ INJECTION_CEILING = 1
 # complete answer with first-hand depth. On the dev personas 11 of 12 such answers graded 4 were labelled 3 or
 # lower (session 12); the not-knowing clause itself earns nothing either way.
 NOT_DONE_CEILING = 3
-NOT_DONE_FEEDBACK = (f"You said you have not done this yourself, so the answer is held to {NOT_DONE_CEILING} of 4: your "
-                     "ideas count, and a 4 needs the detail of someone who has done it.")
+NOT_DONE_FEEDBACK = (f"You said you have not done this yourself, so the answer is held to {NOT_DONE_CEILING} of 4: "
+                     "your ideas count, and a 4 needs the detail of someone who has done it.")
 PRACTICE_EDGE = 0.1  # similarity by which a described-practice window beats another window for the same credit
 
 

@@ -156,12 +156,12 @@ def capability_frame(state: SessionState | None) -> pd.DataFrame:
     for c in caps:
         mine = info.get(c) or {}
         span = mine.get("range")
-        placed = PLACED if mine.get("placed", True) else NOT_PLACED
+        evidence = NOT_ASSESSED if not span else PLACED if mine.get("placed", True) else NOT_PLACED
         rows.append({"Capability": SHORT_CAPS.get(c, c), "Stage": mine.get("mean", 0),
-                     "Likely": ("–".join(map(str, sorted(set(span)))) + ("" if placed == PLACED
+                     "Likely": ("–".join(map(str, sorted(set(span)))) + ("" if evidence == PLACED
                                                                            else ", not placed yet"))
                      if span else "not assessed",
-                     "Answers": mine.get("answers", 0), "Evidence": placed if span else NOT_ASSESSED})
+                     "Answers": mine.get("answers", 0), "Evidence": evidence})
     return pd.DataFrame(rows, columns=["Capability", "Stage", "Likely", "Answers", "Evidence"])
 
 
