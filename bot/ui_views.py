@@ -162,6 +162,11 @@ def capability_frame(state: SessionState | None) -> pd.DataFrame:
                                                                            else ", not placed yet"))
                      if span else "not assessed",
                      "Answers": mine.get("answers", 0), "Evidence": evidence})
+    if state is None:
+        # Gradio's plot keeps the colour classes of the value it was built with and draws no bar of a class it
+        # did not see then, so the empty chart names all three (its bars have no height; the legend explains them).
+        for row, evidence in zip(rows, EVIDENCE_COLOURS):
+            row["Evidence"] = evidence
     return pd.DataFrame(rows, columns=["Capability", "Stage", "Likely", "Answers", "Evidence"])
 
 

@@ -485,6 +485,8 @@ def test_a_capability_one_answer_does_not_place_gets_the_next_rung_not_a_stage_i
     assert evidence["Governance"] == "not placed yet" and set(evidence.values()) <= {
         "placed", "not placed yet", "not assessed"}
     assert all(evidence[c] == "not assessed" for c, v in likely.items() if v == "not assessed")
+    empty = capability_frame(None)  # the chart is built with every colour class, or it never draws the others
+    assert set(empty["Evidence"]) == {"placed", "not placed yet", "not assessed"} and not empty["Stage"].any()
 
 
 def test_a_strength_from_a_pair_of_clauses_quotes_its_practice_clause():
