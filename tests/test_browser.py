@@ -92,7 +92,13 @@ def test_interview_in_the_browser(page, tmp_path):
         stages.append(text(page, "#stage"))
         if answered == 1:
             shot(page, "02-after-first-answer")
+
     assert answered == 2
+    # The capability chart draws the capabilities answered so far (a plot built without a colour class drew no bar
+    # at all after an update). The first answer may have been followed up, so at least one, with a height.
+    drawn = page.locator("#cap-plot .mark-rect path:not([aria-label*='Answers: 0'])")
+    expect(drawn.first).to_be_attached()
+    assert all("Stage: 0;" not in (drawn.nth(i).get_attribute("aria-label") or "") for i in range(drawn.count()))
     assert any(s.startswith("Stage ") and "likely" in s for s in stages), stages
 
     # Candidate text is shown as text, never as HTML.
