@@ -98,7 +98,12 @@ def test_interview_in_the_browser(page, tmp_path):
     # at all after an update). The first answer may have been followed up, so at least one, with a height.
     drawn = page.locator("#cap-plot .mark-rect path:not([aria-label*='Answers: 0'])")
     expect(drawn.first).to_be_attached()
-    assert all("Stage: 0;" not in (drawn.nth(i).get_attribute("aria-label") or "") for i in range(drawn.count()))
+    from bot.ui_views import EVIDENCE_COLOURS
+
+    for i in range(drawn.count()):
+        bar = drawn.nth(i)
+        assert "Stage: 0;" not in (bar.get_attribute("aria-label") or "")
+        assert bar.get_attribute("fill") in EVIDENCE_COLOURS.values(), bar.get_attribute("fill")  # drawn, in its colour
     assert any(s.startswith("Stage ") and "likely" in s for s in stages), stages
 
     # Candidate text is shown as text, never as HTML.
