@@ -51,7 +51,6 @@ from bot.reading import read_answer
     ("In our releases we only look at the overall metric", "negated"),  # a check limited in scope
     ("We only deploy from CI", "practice"),                                # a control, not a limit
     ("Nobody can edit them in a console", "statement"),                    # a control
-    ("We did one load test with Locust before the launch, not as a routine", "negated"),
     ("Nobody can tell which data was used", "negated"),                    # an absence
     # A trailing tool name with a hedge hedges the tool, not the clause (session-12 walk-through).
     ("I would turn the twenty items into rules that run on every promotion, with tests, OPA maybe", "proposal"),
