@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.ui_views import EVIDENCE_COLOURS
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -92,14 +94,11 @@ def test_interview_in_the_browser(page, tmp_path):
         stages.append(text(page, "#stage"))
         if answered == 1:
             shot(page, "02-after-first-answer")
-
     assert answered == 2
     # The capability chart draws the capabilities answered so far (a plot built without a colour class drew no bar
     # at all after an update). The first answer may have been followed up, so at least one, with a height.
     drawn = page.locator("#cap-plot .mark-rect path:not([aria-label*='Answers: 0'])")
     expect(drawn.first).to_be_attached()
-    from bot.ui_views import EVIDENCE_COLOURS
-
     for i in range(drawn.count()):
         bar = drawn.nth(i)
         assert "Stage: 0;" not in (bar.get_attribute("aria-label") or "")
