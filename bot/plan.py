@@ -18,23 +18,31 @@ IN_PLACE_SIMILARITY = 0.56
 ACTIONS_PER_MONTH, MONTHS = 3, 3
 
 
-def in_place(actions: list[str], practice: list[str]) -> dict[int, str]:
-    """Index of each action that described practice already covers -> the candidate's clause that covers it."""
+def in_place(actions: list[str], practice: list[str], absent: list[str] = ()) -> dict[int, str]:
+    """Index of each action that described practice already covers -> the candidate's clause that covers it. An
+    action as close to something they said is not done is not in place, whatever practice clause resembles it ("our
+    scoring job writes each prediction with the model version" beside "what we don't log are the input features"
+    is no feature logging; session-12 walk-through)."""
     if not actions or not practice:
         return {}
     embedder = get_embedder()
-    sims = embedder.embed(actions) @ embedder.embed(practice).T
-    return {i: practice[int(row.argmax())] for i, row in enumerate(sims) if row.max() >= IN_PLACE_SIMILARITY}
+    vectors = embedder.embed(actions)
+    sims = vectors @ embedder.embed(practice).T
+    denied = (vectors @ embedder.embed(list(absent)).T).max(axis=1) if absent else [-1.0] * len(actions)
+    # The absence needs only the in-place bar itself: it is one short clause, the practice often a long one.
+    return {i: practice[int(row.argmax())] for i, (row, no) in enumerate(zip(sims, denied))
+            if row.max() >= IN_PLACE_SIMILARITY and no < IN_PLACE_SIMILARITY}
 
 
-def plan(gaps: list[dict], knowledge: Knowledge, target: int, practice: list[str] = ()) -> list[dict]:
+def plan(gaps: list[dict], knowledge: Knowledge, target: int, practice: list[str] = (),
+         absent: list[str] = ()) -> list[dict]:
     """Three months, the biggest gaps first (urgent-important), two or three concrete actions each; actions the
-    candidate already practises are listed under `in_place` instead."""
+    candidate already practises (and did not say are missing) are listed under `in_place` instead."""
     actions = [(g["capability"], a) for g in gaps for a in g["actions"]]
     if not actions:
         stage = knowledge.stages[target]
         actions = [("all", c) for c in stage.characteristics]
-    done = in_place([a for _, a in actions], list(practice))
+    done = in_place([a for _, a in actions], list(practice), list(absent))
     todo = [pair for i, pair in enumerate(actions) if i not in done]
     months = [{"month": m + 1, "focus": [], "actions": [], "in_place": []} for m in range(MONTHS)]
     todo = todo[: ACTIONS_PER_MONTH * MONTHS]

@@ -380,8 +380,10 @@ def test_bullets_only_from_accomplishments_in_the_candidates_words():
     # Session 12 walk-throughs: a clause stating a limit is an admission, not an accomplishment.
     for limit in ("I check the logs and sometimes the accuracy in a notebook when the business complains",
                   "our features are computed by the same Airflow code that we change in place",
-                  "In our releases we only look at the overall metric", "we just trust the registry"):
+                  "In our releases we only look at the overall metric", "we just trust the registry",
+                  "We roll out with a plain Helm upgrade to one cluster, no canary"):
         assert bullet(limit) is None, limit
+    assert bullet("We deploy with Helm from GitLab CI").startswith("Deployed with Helm from GitLab CI")
 
 
 def test_likely_range_is_the_narrowest_run_holding_seventy_percent():
@@ -551,3 +553,17 @@ def test_a_short_plan_leaves_no_month_empty(knowledge):
     assert months[0]["actions"][0] == "Scalability: Pin dependencies with a lock file"
     full = plan([{**gap, "actions": [f"Action {i}" for i in range(7)]}], knowledge, target=2)
     assert [len(m["actions"]) for m in full] == [3, 3, 2]
+
+
+def test_an_action_they_said_is_missing_is_not_listed_as_in_place():
+    """Session-12 walk-through: "our scoring job writes each prediction with the model version" made feature
+    logging "already in place" although the same answer said "what we don't log are the input features"."""
+    from bot.plan import in_place
+
+    action = ["Log served feature values and the model version with each prediction, keyed to the training run "
+              "(deliverable: prediction log table with lineage keys)."]
+    practice = ["our scoring job writes each prediction with the model version, and the registry version links to "
+                "the MLflow run with the git commit and the DVC hash of the training data"]
+    assert in_place(action, practice) == {0: practice[0]}
+    assert in_place(action, practice, ["What we don't log are the input features per prediction"]) == {}
+    assert in_place(action, practice, ["We don't have a feature store"]) == {0: practice[0]}  # unrelated absence
