@@ -31,7 +31,7 @@ from bot.reading import read_answer
     ("A template with required fields, stored next to the code, maybe markdown in the repo", "statement"),
     ("I honestly don't know how that works in practice", "not_knowing"),  # an adverb is not a practice verb
     ("I'm less sure about the feature pipeline bit", "hedged"),
-    ("I think those should run in CI on every PR", "statement"),  # "CI" and "PR" are content, not filler
+    ("I think those should run in CI on every PR", "proposal"),  # "CI" and "PR" are content, not filler
     ("We also don't track the real outcome against predictions in production", "negated"),  # walk-through, session 7
     # Session 10: "before" alone is no discipline; a check that something is not so stays content.
     ("We don't have Kubernetes or memory limits tested before", "negated"),
@@ -54,6 +54,9 @@ from bot.reading import read_answer
     ("Nobody can tell which data was used", "negated"),                    # an absence
     # A trailing tool name with a hedge hedges the tool, not the clause (session-12 walk-through).
     ("I would turn the twenty items into rules that run on every promotion, with tests, OPA maybe", "proposal"),
+    # A recommendation of any subject is a proposal, not described practice (guards.v20, dev persona p31).
+    ("Each automated run should write a record with what triggered it and the data version", "proposal"),
+    ("The service shouldn't time out when the queue is full", "proposal"),
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
