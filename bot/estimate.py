@@ -13,7 +13,7 @@ from bot.embeddings import get_embedder
 from bot.guards import guard_config, is_keyword_list
 from bot.knowledge import Knowledge
 from bot.maturity import summarise
-from bot.reading import content_stems, read_answer
+from bot.reading import content_stems, is_general, read_answer
 from bot.records import Record, field_error, read_json_documents
 from bot.schemas import CAPABILITIES, STAGES, Estimate, Evidence
 
@@ -193,7 +193,9 @@ class EvidenceEstimator:
         for index, turn in enumerate(turns):
             reading = read_answer(turn["answer"])
             segments = [seg for seg in reading.segments if seg.kind in EVIDENCE_KINDS
-                        and not is_keyword_list(seg.text) and len(content_stems(seg.text)) >= 2]
+                        and not is_keyword_list(seg.text) and len(content_stems(seg.text)) >= 2
+                        and not (seg.kind == "statement" and is_general(seg.text))
+                        and not seg.text.rstrip().endswith("?")]  # a question asked back describes nothing
             if not segments:
                 continue
             vectors = get_embedder().embed([seg.text for seg in segments])

@@ -204,11 +204,30 @@ def in_practice_frame(sentence: str, segments: list[Segment]) -> list[Segment]:
     framed = _matches(rules.practice_frame, normalise(sentence))
     out = []
     for seg in segments:
-        if framed and seg.kind == "statement" and not _matches(rules.general, normalise(seg.text)):
+        if framed and seg.kind == "statement" and not is_general(seg.text):
             seg = Segment(seg.text, "practice", seg.manual)
         framed = framed or seg.kind == "practice"
         out.append(seg)
     return out
+
+
+PLAN_STEP = re.compile(r"^\W*(then|next|after that|afterwards|second(ly)?|third(ly)?|finally|and then|so then|that way)\b",
+                       re.IGNORECASE)
+
+
+def in_plan(sentence: str, segments: list[Segment]) -> list[Segment]:
+    """A sentence that goes on with a plan ("I'd add a smoke test. Then the load test tells you how many VMs"): its
+    plain statements are steps of the proposal, not described practice. Only the kind changes, never the credit."""
+    if not PLAN_STEP.match(sentence):
+        return segments
+    return [Segment(s.text, "proposal", s.manual) if s.kind == "statement" else s for s in segments]
+
+
+def is_general(clause: str) -> bool:
+    """The clause is general knowledge about tools or the field ("there are tools like Deepchecks that ...", "you
+    write rules in Rego"), not a description of the candidate's own setup: it earns its credit, but it is not
+    evidence of what the team does."""
+    return _matches(reading_rules().general, normalise(clause))
 
 
 def is_manual(clause: str) -> bool:
@@ -246,8 +265,11 @@ def _read(raw: str, question: str | None) -> tuple[tuple[Segment, ...], tuple[st
         if is_injection(sentence) or any(is_injection(v) for v in decoded_variants(sentence)):
             reading.segments.append(Segment(sentence, "directive"))
             continue
-        reading.segments += in_practice_frame(sentence, [Segment(clause, classify(clause, question_stems),
-                                                                 is_manual(clause)) for clause in clauses(sentence)])
+        segments = in_practice_frame(sentence, [Segment(clause, classify(clause, question_stems), is_manual(clause))
+                                                for clause in clauses(sentence)])
+        if reading.segments and reading.segments[-1].kind == "proposal":
+            segments = in_plan(sentence, segments)
+        reading.segments += segments
     if reading.of("directive"):
         reading.flags.append("injection")
     credited = reading.credited

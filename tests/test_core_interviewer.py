@@ -567,3 +567,16 @@ def test_an_action_they_said_is_missing_is_not_listed_as_in_place():
     assert in_place(action, practice) == {0: practice[0]}
     assert in_place(action, practice, ["What we don't log are the input features per prediction"]) == {}
     assert in_place(action, practice, ["We don't have a feature store"]) == {0: practice[0]}  # unrelated absence
+
+
+def test_general_knowledge_and_questions_asked_back_are_no_evidence_of_practice(coach):
+    """A name-dropper's "there are tools like Deepchecks ..." and "model accuracy has to be above some number?"
+    had been stage-2 and stage-3 practice of a stage-1 candidate (dev persona p13). The team's own words still are."""
+    estimator = coach.estimator("offline")
+    talk = estimator.evidence([{"question": "", "answer":
+                                "There are tools like Deepchecks that run these validation checks automatically. "
+                                "Like, model accuracy has to be above some number before a release?"}])
+    told = estimator.evidence([{"question": "", "answer":
+                                "We run Deepchecks validation checks automatically in CI, and a release is blocked "
+                                "unless model accuracy is above the agreed number."}])
+    assert talk == [] and told, (talk, told)

@@ -57,6 +57,8 @@ from bot.reading import read_answer
     # A recommendation of any subject is a proposal, not described practice (guards.v20, dev persona p31).
     ("Each automated run should write a record with what triggered it and the data version", "proposal"),
     ("The service shouldn't time out when the queue is full", "proposal"),
+    # guards.v21 (dev persona p13): a possessive subject negated is an absence, not described practice.
+    ("our stuff isn't really a pipeline, it's me running notebooks", "negated"),
 ])
 def test_each_clause_is_read_for_what_it_does(text, kind):
     kinds = {s.kind for s in read_answer(text).segments}
@@ -185,3 +187,26 @@ def test_what_reverts_manual_changes_is_not_a_manual_step():
     [segment] = read_answer("I would move to Argo CD that syncs from Git and reverts manual changes").segments
     assert not segment.manual
     assert read_answer("Someone triggers the monthly run by hand").segments[0].manual
+
+
+def test_a_sentence_that_goes_on_with_a_plan_is_part_of_the_proposal():
+    """ "Then the load test tells you how many VMs" after "I'd run a load test" is a step of the plan, not what the
+    team does (dev persona p03, whose plans had been read as stage-1 practice); credit is unchanged."""
+    plan = read_answer("I'd run a load test with Locust first. Then the load test tells you how many VMs.")
+    assert [s.kind for s in plan.segments] == ["proposal", "proposal"]
+    told = read_answer("We ran a load test with Locust last year. Then the load test told us how many VMs.")
+    assert told.segments[1].kind != "proposal"
+    assert [s.credit for s in plan.segments] == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("text, general", [
+    ("There are tools like Deepchecks that run these validation checks automatically", True),
+    ("You want a /health endpoint, and Prometheus plus Grafana on it", True),
+    ("That's exactly what DVC pipelines are for", True),
+    ("Every team builds a Docker image and pushes it to ECR", True),
+    ("We run Deepchecks validation checks automatically in CI", False),
+    ("The nightly job pushes the image to ECR", False),
+])
+def test_talk_about_tools_and_the_field_is_general_knowledge(text, general):
+    from bot.reading import is_general
+    assert is_general(text) is general
