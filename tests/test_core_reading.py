@@ -204,6 +204,8 @@ def test_a_sentence_that_goes_on_with_a_plan_is_part_of_the_proposal():
     ("You want a /health endpoint, and Prometheus plus Grafana on it", True),
     ("That's exactly what DVC pipelines are for", True),
     ("Every team builds a Docker image and pushes it to ECR", True),
+    ("Kubecost if it's Kubernetes", True),                      # guards.v22 (dev persona p28)
+    ("Arize has performance monitoring too", True),
     ("We run Deepchecks validation checks automatically in CI", False),
     ("The nightly job pushes the image to ECR", False),
 ])
