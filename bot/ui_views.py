@@ -9,6 +9,7 @@ import pandas as pd
 
 from bot.interviewer import ENDINGS, SessionState, Turn, probe_pending, visible_grade
 from bot.knowledge import Knowledge
+from bot.maturity import UNPLACED_CONFIDENCE
 from bot.report import BASIS, CAP_NAMES, inert, stage_span, when
 from bot.schemas import CAPABILITIES, STAGE_NAMES, Estimate
 
@@ -126,6 +127,13 @@ def stage_headline(state: SessionState | None) -> str:
             return "### Stage estimate\nAnswer the follow-up: the estimate moves once this question is settled."
         start = "your target role" if state.target_stage else "a flat prior"
         return f"### Stage estimate\nNo answers yet: the bars show the starting guess from {start}."
+    if summary["confidence"] < UNPLACED_CONFIDENCE:
+        # "Stage 1 · 24 % likely" after one answer read as a verdict (session-12 walk-through): say it is open.
+        answered = belief.total_answered
+        low, high = summary["range"]
+        stages = f"stage {low}" if low == high else f"stages {low}–{high}"
+        return (f"### Not placed yet · {stages}\nAfter {answered} answer{'s' * (answered != 1)} no stage is likely "
+                f"yet: stage {summary['stage']} leads at {summary['confidence']:.0%} ({stage_span(summary)}).")
     return (f"### Stage {summary['stage']} · {summary['name']}\n{summary['confidence']:.0%} likely "
             f"(mean {summary['mean']}, ±{summary['sd']}; {stage_span(summary)})")
 

@@ -103,7 +103,9 @@ def test_interview_in_the_browser(page, tmp_path):
         bar = drawn.nth(i)
         assert "Stage: 0;" not in (bar.get_attribute("aria-label") or "")
         assert bar.get_attribute("fill") in EVIDENCE_COLOURS.values(), bar.get_attribute("fill")  # drawn, in its colour
-    assert any(s.startswith("Stage ") and "likely" in s for s in stages), stages
+    # A stage once one is likely, "not placed yet" with the leading stage before (never a bare "Stage 1 · 24 %").
+    assert all((s.startswith("Stage ") and "likely" in s) or (s.startswith("Not placed yet") and "leads at" in s)
+               for s in stages), stages
 
     # Candidate text is shown as text, never as HTML.
     assert page.locator("#chat [data-testid='user'] b").count() == 0

@@ -580,3 +580,25 @@ def test_general_knowledge_and_questions_asked_back_are_no_evidence_of_practice(
                                 "We run Deepchecks validation checks automatically in CI, and a release is blocked "
                                 "unless model accuracy is above the agreed number."}])
     assert talk == [] and told, (talk, told)
+
+
+def test_the_headline_calls_an_open_estimate_open(coach, knowledge):
+    """After one answer no stage is likely: the app's headline says "not placed yet" with the range, not
+    "Stage 1 · Ad-hoc, 24 % likely" (session-12 walk-through); a confident estimate is named as a stage."""
+    from bot.ui_views import stage_headline
+
+    interviewer = coach.interviewer("offline")
+    question = next(q for q in knowledge.questions.values() if q.stage == 3)
+    state = interviewer.start(seed=1)
+    interviewer._update(state, question, 2, hinted=False)
+    summary = state.get_belief().summary()
+    assert summary["confidence"] < 0.5
+    low, high = summary["range"]
+    headline = stage_headline(state)
+    assert headline.startswith(f"### Not placed yet · stages {low}–{high}") and "After 1 answer" in headline
+    assert f"stage {summary['stage']} leads at {summary['confidence']:.0%}" in headline
+    for _ in range(6):
+        interviewer._update(state, question, 4, hinted=False)
+    summary = state.get_belief().summary()
+    assert summary["confidence"] >= 0.5
+    assert stage_headline(state).startswith(f"### Stage {summary['stage']} · {summary['name']}")
