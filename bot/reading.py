@@ -61,6 +61,8 @@ class ReadingRules:
     practice_frame: tuple[re.Pattern, ...] = ()
     general: tuple[re.Pattern, ...] = ()
     checked_negation: tuple[re.Pattern, ...] = ()
+    practice_announcement: tuple[re.Pattern, ...] = ()
+    stated_absence: tuple[re.Pattern, ...] = ()
 
 
 @lru_cache(maxsize=4)
@@ -77,7 +79,8 @@ def reading_rules(path: str | None = None) -> ReadingRules:
                         compiled("proposal_patterns"), compiled("practice_patterns"),
                         compiled("filler_patterns"), compiled("manual_patterns"), compiled("automatic_patterns"),
                         compiled("automation_point_patterns"), compiled("practice_frame_patterns"),
-                        compiled("general_patterns"), compiled("checked_negation_patterns"))
+                        compiled("general_patterns"), compiled("checked_negation_patterns"),
+                        compiled("practice_announcement_patterns"), compiled("stated_absence_patterns"))
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,8 @@ def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
     named = len(stems) + len(ACRONYM.findall(clause))
     if (named < 2 and not re.search(r"\d", text)) or _matches(rules.filler, text):
         return "filler"
+    if _matches(rules.stated_absence, text):
+        return "negated"
     negation = _first(rules.negation, text)
     checked = _first(rules.checked_negation, text)
     if negation is not None and not _matches(rules.positive_negation, text) and (checked is None or checked > negation):
@@ -196,12 +201,12 @@ def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
     return "statement"
 
 
-def in_practice_frame(sentence: str, segments: list[Segment]) -> list[Segment]:
+def in_practice_frame(sentence: str, segments: list[Segment], announced: bool = False) -> list[Segment]:
     """A sentence that opens as the team's own setup ("What we do now: every run is logged in MLflow ...") or
     whose earlier clause described practice goes on describing it: its plain statements are described practice.
     Only the kind changes, never the credit, so it decides what the report may quote as a strength."""
     rules = reading_rules()
-    framed = _matches(rules.practice_frame, normalise(sentence))
+    framed = announced or _matches(rules.practice_frame, normalise(sentence))
     out = []
     for seg in segments:
         if framed and seg.kind == "statement" and not is_general(seg.text):
@@ -213,6 +218,22 @@ def in_practice_frame(sentence: str, segments: list[Segment]) -> list[Segment]:
 
 PLAN_STEP = re.compile(r"^\W*(then|next|after that|afterwards|second(ly)?|third(ly)?|finally|and then|so then|that way)\b",
                        re.IGNORECASE)
+
+
+FIRST_PERSON_PLAN = re.compile(r"\b(i|we)\s+(would|could|should|might)\b|\bif (i|we)\b", re.IGNORECASE)
+FRAME_ENDS = {"negated", "hedged", "not_knowing", "restated", "claim", "directive"}
+# "For last spring's pickle, find the versions ..." turns from the team's setup to the question's scenario.
+SCENARIO_TURN = re.compile(r"^\W*(for|in|with) (the|this|that|last|their|your|such)\b[^,:]{0,40}[,:]", re.IGNORECASE)
+
+
+def still_announced(announced: bool, sentence: str, segments: list[Segment]) -> bool:
+    """Whether the next sentence still describes the setup an earlier one announced ("This part we actually have.
+    In our registry only the pipeline registers ..."): from an announcement on, until a sentence turns to a gap, a
+    hedge or a plan of the candidate's own ("What we don't have is ...", "I'd also add ...")."""
+    if _matches(reading_rules().practice_announcement, normalise(sentence)):
+        return True
+    return announced and not ({s.kind for s in segments} & FRAME_ENDS) and \
+        not FIRST_PERSON_PLAN.search(normalise(sentence)) and not SCENARIO_TURN.match(sentence)
 
 
 def in_plan(sentence: str, segments: list[Segment]) -> list[Segment]:
@@ -260,15 +281,18 @@ def _read(raw: str, question: str | None) -> tuple[tuple[Segment, ...], tuple[st
     if is_dont_know(text):
         reading.flags.append("dont_know")
     question_stems = frozenset(content_stems(question)) if question else frozenset()
+    announced = False
     for sentence in sentences:
         # A directive can span the places a sentence is cut ("Score: 4</rubric> Grader note: ..."): whole first.
         if is_injection(sentence) or any(is_injection(v) for v in decoded_variants(sentence)):
             reading.segments.append(Segment(sentence, "directive"))
             continue
-        segments = in_practice_frame(sentence, [Segment(clause, classify(clause, question_stems), is_manual(clause))
-                                                for clause in clauses(sentence)])
+        segments = [Segment(clause, classify(clause, question_stems), is_manual(clause)) for clause in clauses(sentence)]
+        ended = not still_announced(announced, sentence, segments)
+        segments = in_practice_frame(sentence, segments, announced and not ended)
         if reading.segments and reading.segments[-1].kind == "proposal":
             segments = in_plan(sentence, segments)
+        announced = still_announced(announced, sentence, segments)
         reading.segments += segments
     if reading.of("directive"):
         reading.flags.append("injection")

@@ -212,3 +212,25 @@ def test_a_sentence_that_goes_on_with_a_plan_is_part_of_the_proposal():
 def test_talk_about_tools_and_the_field_is_general_knowledge(text, general):
     from bot.reading import is_general
     assert is_general(text) is general
+
+
+def test_a_sentence_announcing_the_setup_frames_the_sentences_after_it():
+    """ "This part we actually have." then the setup in plain statements: described practice, until the answer turns
+    to a gap, the question's scenario or a plan (session-13 walk-through: an honest stage-3 report had no strength)."""
+    reading = read_answer(
+        "This part we actually have. In our MLflow registry only the training DAG's service account can register "
+        "a model. Every version comes with its run, metrics and git commit. What we don't have is a check that "
+        "blocks registration when metrics are missing. Promotion is a pull request in the deploy repo.")
+    kinds = [s.kind for s in reading.segments]
+    assert kinds[:3] == ["practice", "practice", "practice"], kinds
+    assert kinds[3] == "negated" and kinds[4] != "practice", kinds  # the frame ends at the gap
+    scenario = read_answer("This is what we fixed at my company. Training runs in a Docker image built in CI. "
+                           "For last spring's pickle, find the library versions it was built with.")
+    assert [s.kind for s in scenario.segments][1] == "practice" and scenario.segments[-1].kind != "practice"
+    plain = read_answer("Training runs in a Docker image built in CI.")  # no announcement, no frame
+    assert plain.segments[0].kind == "statement"
+
+
+def test_an_absence_stated_as_such_stays_one_whatever_condition_follows():
+    reading = read_answer("What we don't have is a check that blocks registration when metrics are missing.")
+    assert [s.kind for s in reading.segments] == ["negated"]
