@@ -216,10 +216,6 @@ def in_practice_frame(sentence: str, segments: list[Segment], announced: bool = 
     return out
 
 
-PLAN_STEP = re.compile(r"^\W*(then|next|after that|afterwards|second(ly)?|third(ly)?|finally|and then|so then|that way)\b",
-                       re.IGNORECASE)
-
-
 FIRST_PERSON_PLAN = re.compile(r"\b(i|we)\s+(would|could|should|might)\b|\bif (i|we)\b", re.IGNORECASE)
 FRAME_ENDS = {"negated", "hedged", "not_knowing", "restated", "claim", "directive"}
 # "For last spring's pickle, find the versions ..." turns from the team's setup to the question's scenario.
@@ -229,11 +225,16 @@ SCENARIO_TURN = re.compile(r"^\W*(for|in|with) (the|this|that|last|their|your|su
 def still_announced(announced: bool, sentence: str, segments: list[Segment]) -> bool:
     """Whether the next sentence still describes the setup an earlier one announced ("This part we actually have.
     In our registry only the pipeline registers ..."): from an announcement on, until a sentence turns to a gap, a
-    hedge or a plan of the candidate's own ("What we don't have is ...", "I'd also add ...")."""
+    hedge, the question's scenario or a plan of the candidate's own ("What we don't have is ...", "I'd also add
+    ...")."""
     if _matches(reading_rules().practice_announcement, normalise(sentence)):
         return True
     return announced and not ({s.kind for s in segments} & FRAME_ENDS) and \
         not FIRST_PERSON_PLAN.search(normalise(sentence)) and not SCENARIO_TURN.match(sentence)
+
+
+PLAN_STEP = re.compile(r"^\W*(then|next|after that|afterwards|second(ly)?|third(ly)?|finally|and then|so then|that way)\b",
+                       re.IGNORECASE)
 
 
 def in_plan(sentence: str, segments: list[Segment]) -> list[Segment]:
@@ -288,11 +289,11 @@ def _read(raw: str, question: str | None) -> tuple[tuple[Segment, ...], tuple[st
             reading.segments.append(Segment(sentence, "directive"))
             continue
         segments = [Segment(clause, classify(clause, question_stems), is_manual(clause)) for clause in clauses(sentence)]
-        ended = not still_announced(announced, sentence, segments)
-        segments = in_practice_frame(sentence, segments, announced and not ended)
+        holds = still_announced(announced, sentence, segments)
+        segments = in_practice_frame(sentence, segments, announced and holds)
         if reading.segments and reading.segments[-1].kind == "proposal":
             segments = in_plan(sentence, segments)
-        announced = still_announced(announced, sentence, segments)
+        announced = holds
         reading.segments += segments
     if reading.of("directive"):
         reading.flags.append("injection")
