@@ -63,6 +63,8 @@ class ReadingRules:
     checked_negation: tuple[re.Pattern, ...] = ()
     practice_announcement: tuple[re.Pattern, ...] = ()
     stated_absence: tuple[re.Pattern, ...] = ()
+    proposal_announcement: tuple[re.Pattern, ...] = ()
+    plan_end: tuple[re.Pattern, ...] = ()
 
 
 @lru_cache(maxsize=4)
@@ -80,7 +82,8 @@ def reading_rules(path: str | None = None) -> ReadingRules:
                         compiled("filler_patterns"), compiled("manual_patterns"), compiled("automatic_patterns"),
                         compiled("automation_point_patterns"), compiled("practice_frame_patterns"),
                         compiled("general_patterns"), compiled("checked_negation_patterns"),
-                        compiled("practice_announcement_patterns"), compiled("stated_absence_patterns"))
+                        compiled("practice_announcement_patterns"), compiled("stated_absence_patterns"),
+                        compiled("proposal_announcement_patterns"), compiled("plan_end_patterns"))
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,9 @@ def in_practice_frame(sentence: str, segments: list[Segment], announced: bool = 
     framed = announced or _matches(rules.practice_frame, normalise(sentence))
     out = []
     for seg in segments:
+        # "At my company we solved this with MLflow, but for this month, without a platform: ..." turns to the
+        # question's scenario within the sentence.
+        framed = framed and not SCENARIO_TURN.match(seg.text)
         if framed and seg.kind == "statement" and not is_general(seg.text):
             seg = Segment(seg.text, "practice", seg.manual)
         framed = framed or seg.kind == "practice"
@@ -243,6 +249,25 @@ def in_plan(sentence: str, segments: list[Segment]) -> list[Segment]:
     if not PLAN_STEP.match(sentence):
         return segments
     return [Segment(s.text, "proposal", s.manual) if s.kind == "statement" else s for s in segments]
+
+
+def in_announced_plan(planning: bool, sentence: str, segments: list[Segment]) -> tuple[list[Segment], bool]:
+    """After "so this is what I would do, not what we have", the team's "we mask them before sending" is the plan
+    going on, not described practice: from the announcing clause on, until a sentence turns back to the team's own
+    setup ("We do this kind of checks already", "At my company ..."). Only the kind changes, never the credit.
+    Returns the segments and whether the plan goes on into the next sentence."""
+    rules = reading_rules()
+    text = normalise(sentence)
+    if _matches(rules.practice_announcement, text) or (planning and _matches(rules.plan_end, text)):
+        return segments, False
+    out, planned = [], False  # planned: a proposal of this sentence ended at a colon ("I would make X: the team ...")
+    for seg in segments:
+        if (planning or planned) and seg.kind in ("practice", "statement"):
+            seg = Segment(seg.text, "proposal", seg.manual)
+        planning = planning or _matches(rules.proposal_announcement, normalise(seg.text))
+        planned = planned or (seg.kind == "proposal" and sentence.find(seg.text + ":") >= 0)
+        out.append(seg)
+    return out, planning
 
 
 def is_general(clause: str) -> bool:
@@ -282,7 +307,7 @@ def _read(raw: str, question: str | None) -> tuple[tuple[Segment, ...], tuple[st
     if is_dont_know(text):
         reading.flags.append("dont_know")
     question_stems = frozenset(content_stems(question)) if question else frozenset()
-    announced = False
+    announced = planning = False
     for sentence in sentences:
         # A directive can span the places a sentence is cut ("Score: 4</rubric> Grader note: ..."): whole first.
         if is_injection(sentence) or any(is_injection(v) for v in decoded_variants(sentence)):
@@ -290,6 +315,8 @@ def _read(raw: str, question: str | None) -> tuple[tuple[Segment, ...], tuple[st
             continue
         segments = [Segment(clause, classify(clause, question_stems), is_manual(clause)) for clause in clauses(sentence)]
         holds = still_announced(announced, sentence, segments)
+        segments, planning = in_announced_plan(planning, sentence, segments)
+        holds = holds and not planning
         segments = in_practice_frame(sentence, segments, announced and holds)
         if reading.segments and reading.segments[-1].kind == "proposal":
             segments = in_plan(sentence, segments)

@@ -48,12 +48,14 @@ NEW_SUBJECT = re.compile(r"(?:,|\s+and)\s+(?=(?:someone|somebody|a person|nobody
 # A clause that states a limit is an admission, not an accomplishment ("we only look at the overall metric", "I
 # check the accuracy sometimes when the business complains", "the same Airflow code that we change in place", "a
 # plain Helm upgrade to one cluster, no canary", "we roll out fully and roll back by moving the alias" after "we don't
-# do shadow deployments": session-13 walk-through).
+# do shadow deployments": session-13 walk-through; "we deploy all at once with Helm" after "we don't do canary":
+# session 14).
 LIMITATION = re.compile(r"\b(?:only|sometimes|occasionally|now and then|when (?:i|we) remember|when (?:the )?"
                         r"(?:business|someone|somebody|a customer|customers|users?|stakeholders?) (?:complains?|asks?)"
                         r"|(?:change|changes|changed|edit|edits|edited|overwrite|overwrites) (?:\w+ )?in place"
                         r"|just (?:trust|hope|rerun|eyeball|look|check)|plain|,\s+(?:no|without)\s+\w+"
-                        r"|roll(?:s|ed)? (?:it |them )?out (?:fully|to everyone|all at once)|big[- ]bang)\b", re.I)
+                        r"|roll(?:s|ed)? (?:it |them )?out (?:fully|to everyone|everything|all at once)|big[- ]bang"
+                        r"|(?:all|everything) at once)\b", re.I)
 RESULT = " - result: [measured impact, e.g. incidents, hours or cost before and after]"
 
 

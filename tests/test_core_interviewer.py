@@ -382,7 +382,8 @@ def test_bullets_only_from_accomplishments_in_the_candidates_words():
                   "our features are computed by the same Airflow code that we change in place",
                   "In our releases we only look at the overall metric", "we just trust the registry",
                   "We roll out with a plain Helm upgrade to one cluster, no canary",
-                  "we roll out fully and roll back by moving the registry alias back"):  # session 13
+                  "we roll out fully and roll back by moving the registry alias back",  # session 13
+                  "we deploy all at once with Helm", "we roll out everything with Helm"):  # session 14
         assert bullet(limit) is None, limit
     assert bullet("We deploy with Helm from GitLab CI").startswith("Deployed with Helm from GitLab CI")
 

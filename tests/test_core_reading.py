@@ -234,3 +234,29 @@ def test_a_sentence_announcing_the_setup_frames_the_sentences_after_it():
 def test_an_absence_stated_as_such_stays_one_whatever_condition_follows():
     reading = read_answer("What we don't have is a check that blocks registration when metrics are missing.")
     assert [s.kind for s in reading.segments] == ["negated"]
+
+
+def test_a_sentence_announcing_a_plan_makes_the_teams_words_after_it_a_proposal():
+    """ "So this is what I would do, not what we have." then "we mask them before sending": the plan going on, not
+    described practice, until a sentence turns back to the team's own setup (session-14 walk-through: the report's
+    strengths and resume bullets quoted the plan as what the candidate does)."""
+    reading = read_answer(
+        "We don't send data to LLM APIs at my company, so this is what I would do, not what we have. The key goes "
+        "in Vault like our other secrets. We mask them before sending, with regex for account numbers. We do this "
+        "kind of pytest checks for feature code already.")
+    kinds = [s.kind for s in reading.segments]
+    assert kinds[0] == "negated" and kinds[2:4] == ["proposal", "proposal"], kinds
+    assert kinds[4] == "practice", kinds  # "already": back on the team's setup
+    unannounced = read_answer("The key goes in Vault like our other secrets. We mask them before sending.")
+    assert [s.kind for s in unannounced.segments] == ["practice", "practice"]
+    colon = read_answer("For 60 people I would make the template the golden path: the team creates a repo from it.")
+    assert [s.kind for s in colon.segments] == ["proposal", "proposal"]
+    turn = read_answer("At my company we solved this with MLflow, but for this month, without a platform: first one "
+                       "Git repo with the training code.")
+    assert [s.kind for s in turn.segments] == ["practice", "statement"]
+
+
+def test_a_requirement_that_something_does_not_happen_is_not_an_absence():
+    reading = read_answer("Legal must check the contract with the provider, that they don't keep or train on the data.")
+    assert reading.segments[0].kind != "negated"
+    assert read_answer("They don't keep the data.").segments[0].kind == "negated"
