@@ -176,12 +176,12 @@ def classify(clause: str, question_stems: frozenset[str] = frozenset()) -> str:
         return "directive"
     if _matches(rules.not_knowing, text):
         return "not_knowing"
+    if _matches(rules.stated_absence, text):  # "We have the same issue": an absence in few words
+        return "negated"
     stems = content_stems(text)
     named = len(stems) + len(ACRONYM.findall(clause))
     if (named < 2 and not re.search(r"\d", text)) or _matches(rules.filler, text):
         return "filler"
-    if _matches(rules.stated_absence, text):
-        return "negated"
     negation = _first(rules.negation, text)
     checked = _first(rules.checked_negation, text)
     if negation is not None and not _matches(rules.positive_negation, text) and (checked is None or checked > negation):

@@ -260,3 +260,12 @@ def test_a_requirement_that_something_does_not_happen_is_not_an_absence():
     reading = read_answer("Legal must check the contract with the provider, that they don't keep or train on the data.")
     assert reading.segments[0].kind != "negated"
     assert read_answer("They don't keep the data.").segments[0].kind == "negated"
+
+
+@pytest.mark.parametrize("text", ["We are far from self-healing", "Today in my team it is like this too",
+                                  "We have the same issue", "This is our problem today"])
+def test_the_team_having_the_scenarios_problem_is_an_absence(text):
+    """Session-14 walk-through: "We are far from self-healing, our alerts go to Slack and a person fixes it" had
+    said nothing absent, so the stage read the proposal after it as the team's level."""
+    assert read_answer(text).segments[0].kind == "negated"
+    assert read_answer("This almost happened to us.").segments[0].kind != "negated"
